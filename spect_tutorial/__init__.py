@@ -1,0 +1,83 @@
+"""spect_tutorial: rebuild a study of unsupervised deep-learning denoising of
+myocardial perfusion SPECT, step by step.
+
+The package supports the chapters of the book: a digital cardiac-torso
+phantom, SPECT acquisition and OSEM reconstruction, conventional filters, the
+WIN5-RB network trained with Noise2Noise, and the evaluation tools.
+
+Importing the package is fast and never imports TensorFlow: every public name
+is loaded from its module on first use (PEP 562 module ``__getattr__``).
+
+Examples
+--------
+>>> import spect_tutorial as st
+>>> phantom = st.make_phantom(shape=(64, 64, 64), voxel_size_mm=6.4)
+>>> phantom.masks["myocardium"].sum() > 0
+np.True_
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Modules that need TensorFlow/Keras are
+# listed here too and are only imported when one of their names is used.
+_PUBLIC: dict[str, str] = {
+    "LVGeometry": "frame",
+    "Phantom": "phantom",
+    "Anatomy": "phantom",
+    "Uptake": "phantom",
+    "Defect": "phantom",
+    "make_phantom": "phantom",
+    "random_phantom": "phantom",
+    "save_phantom": "io",
+    "load_phantom": "io",
+    "phantom_from_arrays": "io",
+    "load_interfile": "io",
+    "load_xcat_raw": "io",
+    "reorient": "reorient",
+    "reorient_back": "reorient",
+    "load_shipped_phantom": "data",
+}
+
+__all__ = [
+    "Anatomy",
+    "Defect",
+    "LVGeometry",
+    "Phantom",
+    "Uptake",
+    "__version__",
+    "load_interfile",
+    "load_phantom",
+    "load_shipped_phantom",
+    "load_xcat_raw",
+    "make_phantom",
+    "phantom_from_arrays",
+    "random_phantom",
+    "reorient",
+    "reorient_back",
+    "save_phantom",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
+    from .data import load_shipped_phantom
+    from .frame import LVGeometry
+    from .io import load_interfile, load_phantom, load_xcat_raw, phantom_from_arrays, save_phantom
+    from .phantom import Anatomy, Defect, Phantom, Uptake, make_phantom, random_phantom
+    from .reorient import reorient, reorient_back
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _PUBLIC.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'spect_tutorial' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

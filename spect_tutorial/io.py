@@ -1,0 +1,1061 @@
+"""Saving, loading and importing phantoms: ``.npz`` files, XCAT raw volumes, Interfile.
+
+Three kinds of file meet in this module:
+
+* the package's own phantom file, written by :func:`save_phantom` and read by
+  :func:`load_phantom`: one ``.npz`` archive of plain arrays plus UTF-8 JSON
+  metadata, never a pickle, guarded by :func:`phantom_hash` (a SHA-256 over
+  the array bytes and the metadata, not over the file, whose zip timestamps
+  change on every save);
+* flat binary volumes as the XCAT phantom program writes them, read by
+  :func:`load_xcat_raw` and wrapped into a :class:`~spect_tutorial.phantom.Phantom`
+  by :func:`phantom_from_arrays`;
+* Interfile 3.3 header/data pairs as SIMIND (and many reconstruction programs)
+  write them, image volumes and projection sets alike, read by
+  :func:`load_interfile`.
+
+Every reader checks what it reads and raises an error that names the file and
+the problem (``ValueError``), or ``FileNotFoundError`` when a file is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .frame import LVGeometry, check_voxel_size_mm
+from .phantom import Phantom
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "load_interfile",
+    "load_phantom",
+    "load_xcat_raw",
+    "phantom_from_arrays",
+    "phantom_hash",
+    "save_phantom",
+    "write_file_atomically",
+]
+
+FORMAT_NAME = "spect_tutorial.phantom"
+"""Value of the ``format`` metadata field of a phantom ``.npz`` file."""
+
+FORMAT_VERSION = 1
+"""Version of the phantom file layout written by :func:`save_phantom`."""
+
+_HASH_TAG = b"spect_tutorial.phantom_hash.v1\0"
+_MASK_PREFIX = "mask__"
+_OCCUPANCY_PREFIX = "occupancy__"
+_METADATA_KEY = "metadata"
+_REQUIRED_METADATA = (
+    "format",
+    "format_version",
+    "shape",
+    "voxel_size_mm",
+    "lv",
+    "parameters",
+    "masks",
+    "occupancy",
+    "phantom_hash",
+)
+# What a damaged or foreign file can make numpy, zipfile, zlib or json raise.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    KeyError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+_MU_UNITS = ("per_cm", "per_pixel")
+# mu of water at 140 keV is about 0.15 1/cm and of cortical bone about 0.28 1/cm.
+_MU_PLAUSIBLE_MAX_PER_CM = (0.1, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# Hash and JSON helpers
+# ---------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _canonical_json(data: Any, *, what: str) -> str:
+    """Sorted-key, space-free JSON with finite numbers only."""
+    try:
+        return json.dumps(
+            data,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=_json_default,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{what} must be JSON-serialisable (str keys; numbers, strings, booleans, None, "
+            f"lists and dicts; finite floats), got an error: {exc}"
+        ) from None
+
+
+def _check_entry_name(name: str, *, what: str) -> None:
+    if not name or any(c in name for c in "/\\\0"):
+        raise ValueError(
+            f"{what} name {name!r} cannot be stored: names must be non-empty and "
+            "contain no '/', '\\' or NUL characters"
+        )
+
+
+def _phantom_arrays(phantom: Phantom) -> list[tuple[str, np.ndarray]]:
+    """The phantom's arrays in the fixed hash order."""
+    arrays = [("activity", phantom.activity), ("mu", phantom.mu)]
+    arrays += [(f"masks/{name}", phantom.masks[name]) for name in sorted(phantom.masks)]
+    arrays += [
+        (f"occupancy/{name}", phantom.occupancy[name]) for name in sorted(phantom.occupancy)
+    ]
+    return arrays
+
+
+def _hash_metadata(phantom: Phantom) -> dict[str, Any]:
+    return {
+        "voxel_size_mm": float(phantom.voxel_size_mm),
+        "lv": None if phantom.lv is None else phantom.lv.to_dict(),
+        "parameters": phantom.parameters,
+    }
+
+
+def phantom_hash(phantom: Phantom) -> str:
+    """SHA-256 (hex) of a phantom's arrays and metadata, independent of any file.
+
+    Parameters
+    ----------
+    phantom : Phantom
+        The phantom to fingerprint.
+
+    Returns
+    -------
+    str
+        64 lowercase hexadecimal characters.
+
+    Raises
+    ------
+    TypeError
+        If ``phantom`` is not a :class:`~spect_tutorial.phantom.Phantom`.
+    ValueError
+        If ``phantom.parameters`` is not JSON-serialisable.
+
+    Notes
+    -----
+    The digest covers, in this fixed order, ``activity``, ``mu``,
+    ``masks/<name>`` and ``occupancy/<name>`` (names sorted); for each array
+    a JSON header ``[name, dtype, shape, nbytes]`` and its raw little-endian
+    C-order bytes. It ends with the canonical JSON (sorted keys, no spaces,
+    UTF-8) of ``voxel_size_mm`` (mm), ``lv.to_dict()`` (or null) and
+    ``parameters``. Two phantoms with the same hash have bitwise identical
+    arrays and equal metadata.
+
+    It is deliberately not a hash of the saved file: a ``.npz`` is a zip
+    archive whose member timestamps change on every save. Numpy scalars or
+    arrays inside ``parameters`` are hashed as the JSON numbers or lists they
+    are saved as; tuples hash as lists.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> phantom = phantom_from_arrays(
+    ...     np.ones((4, 4, 4)), np.full((4, 4, 4), 0.15), voxel_size_mm=6.4
+    ... )
+    >>> len(phantom_hash(phantom))
+    64
+    """
+    if not isinstance(phantom, Phantom):
+        raise TypeError(f"phantom must be a Phantom, got {type(phantom).__name__}")
+    digest = hashlib.sha256(_HASH_TAG)
+    for name, array in _phantom_arrays(phantom):
+        array = np.asarray(array)
+        little = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+        header = json.dumps([name, little.dtype.str, list(little.shape), little.nbytes])
+        digest.update(header.encode("utf-8") + b"\n")
+        digest.update(little.tobytes())
+    metadata = _canonical_json(_hash_metadata(phantom), what="phantom.parameters")
+    digest.update(b"metadata\0" + metadata.encode("utf-8"))
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Path helpers
+# ---------------------------------------------------------------------------
+
+
+def _as_path(path: Any, name: str) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise ValueError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path).expanduser()
+
+
+def _require_npz_suffix(path: Path, name: str) -> None:
+    if path.suffix.lower() != ".npz":
+        raise ValueError(
+            f"{name} must end with '.npz', got {str(path)!r} (suffix {path.suffix!r})"
+        )
+
+
+def _require_existing_file(path: Path, *, what: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} is not a regular file")
+
+
+# ---------------------------------------------------------------------------
+# Phantom files
+# ---------------------------------------------------------------------------
+
+
+def _occupancy_for_storage(fraction: np.ndarray) -> np.ndarray:
+    """float16 when it holds the float32 values exactly (k/64 does), else float32."""
+    half = fraction.astype(np.float16)
+    back = half.astype(np.float32)
+    if np.array_equal(back.view(np.uint32), fraction.view(np.uint32)):
+        return half
+    return fraction
+
+
+def write_file_atomically(
+    path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = False
+) -> Path:
+    """Write a file through a temporary file in the same folder and :func:`os.replace`.
+
+    A reader never sees half a file, an interrupted write leaves the old file
+    untouched, and an existing file is only replaced with ``overwrite=True``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Destination. Missing parent folders are created.
+    write : callable
+        Called with the open binary temporary file; writes the content.
+    overwrite : bool, optional
+        Replace an existing file. Default ``False``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is ``False``.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "xb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists() and not overwrite:  # appeared while we were writing
+            raise FileExistsError(
+                f"{str(path)!r} already exists; pass overwrite=True to replace it"
+            )
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path
+
+
+def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a phantom to one ``.npz`` file (arrays plus JSON metadata, no pickle).
+
+    Parameters
+    ----------
+    phantom : Phantom
+        The phantom to save. ``phantom.parameters`` must be JSON-serialisable.
+    path : str or os.PathLike
+        Destination; must end with ``.npz``. Missing parent folders are created.
+    overwrite : bool, optional
+        Replace an existing file. Default ``False``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not end with ``.npz`` or is a folder, or the
+        parameters are not JSON-serialisable.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is ``False``.
+    TypeError
+        If ``phantom`` is not a :class:`~spect_tutorial.phantom.Phantom`.
+
+    Notes
+    -----
+    The archive (``numpy.savez_compressed``) holds ``activity`` and ``mu``
+    (float32, ``(z, y, x)``; mu in 1/cm), one bool ``mask__<name>`` per mask,
+    one ``occupancy__<name>`` per occupancy map (float16 when that is exact,
+    as for the phantom's k/64 supersampling fractions, else float32; read
+    back as the same float32 values) and ``metadata``: UTF-8 JSON bytes as a
+    uint8 array with ``format`` (``"spect_tutorial.phantom"``),
+    ``format_version`` (1), ``shape``, ``voxel_size_mm``, ``lv``,
+    ``parameters``, the mask and occupancy names and :func:`phantom_hash`.
+
+    The file is written to a temporary file in the same folder and moved into
+    place with :func:`os.replace`, so a reader never sees half a file.
+    JSON turns tuples inside ``parameters`` into lists and numpy scalars into
+    Python numbers; the hash is unaffected.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> phantom = phantom_from_arrays(
+    ...     np.ones((4, 4, 4)), np.full((4, 4, 4), 0.15), voxel_size_mm=6.4
+    ... )
+    >>> save_phantom(phantom, folder / "phantom.npz").name
+    'phantom.npz'
+    """
+    if not isinstance(phantom, Phantom):
+        raise TypeError(f"phantom must be a Phantom, got {type(phantom).__name__}")
+    path = _as_path(path, "path")
+    _require_npz_suffix(path, "path")
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a folder; give a file name ending with .npz")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
+    for name in list(phantom.masks) + list(phantom.occupancy):
+        _check_entry_name(name, what="mask or occupancy")
+
+    digest = phantom_hash(phantom)
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "shape": list(phantom.shape),
+        "voxel_size_mm": float(phantom.voxel_size_mm),
+        "lv": None if phantom.lv is None else phantom.lv.to_dict(),
+        "parameters": phantom.parameters,
+        "masks": sorted(phantom.masks),
+        "occupancy": sorted(phantom.occupancy),
+        "phantom_hash": digest,
+    }
+    metadata_bytes = _canonical_json(metadata, what="phantom.parameters").encode("utf-8")
+    arrays: dict[str, np.ndarray] = {
+        "activity": np.ascontiguousarray(phantom.activity, dtype=np.float32),
+        "mu": np.ascontiguousarray(phantom.mu, dtype=np.float32),
+    }
+    for name in sorted(phantom.masks):
+        arrays[_MASK_PREFIX + name] = np.ascontiguousarray(phantom.masks[name], dtype=bool)
+    for name in sorted(phantom.occupancy):
+        fraction = np.ascontiguousarray(phantom.occupancy[name], dtype=np.float32)
+        arrays[_OCCUPANCY_PREFIX + name] = _occupancy_for_storage(fraction)
+    arrays[_METADATA_KEY] = np.frombuffer(metadata_bytes, dtype=np.uint8)
+
+    return write_file_atomically(
+        path, lambda handle: np.savez_compressed(handle, **arrays), overwrite=overwrite
+    )
+    return path
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], bytes]:
+    """Every entry of the archive as arrays (no pickle) and the metadata bytes."""
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise ValueError("it is not an .npz (zip) archive")
+        handle.seek(0)
+        with np.load(handle, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            if _METADATA_KEY not in keys:
+                raise ValueError(f"it has no {_METADATA_KEY!r} entry (entries: {sorted(keys)})")
+            arrays = {key: archive[key] for key in keys}
+    metadata = arrays.pop(_METADATA_KEY)
+    if metadata.dtype != np.uint8 or metadata.ndim != 1:
+        raise ValueError(
+            f"the {_METADATA_KEY!r} entry must be a 1-D uint8 array of JSON bytes, got "
+            f"dtype {metadata.dtype} and shape {metadata.shape}"
+        )
+    return arrays, metadata.tobytes()
+
+
+def _parse_metadata(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        metadata = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(
+            f"{str(path)!r} has unreadable metadata (not UTF-8 JSON): {exc}"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"{str(path)!r} has metadata of type {type(metadata).__name__}, expected a JSON object"
+        )
+    if metadata.get("format") != FORMAT_NAME:
+        raise ValueError(
+            f"{str(path)!r} is not a spect_tutorial phantom file: metadata format is "
+            f"{metadata.get('format')!r}, expected {FORMAT_NAME!r}"
+        )
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has phantom file format version {version!r}; this version of "
+            f"spect_tutorial reads version {FORMAT_VERSION} only"
+        )
+    missing = [key for key in _REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ValueError(f"{str(path)!r} metadata is missing the key(s) {missing}")
+    for key in ("masks", "occupancy"):
+        names = metadata[key]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"{str(path)!r} metadata {key!r} must be a list of names, got {names!r}"
+            )
+    if not isinstance(metadata["parameters"], dict):
+        raise ValueError(
+            f"{str(path)!r} metadata 'parameters' must be a JSON object, got "
+            f"{type(metadata['parameters']).__name__}"
+        )
+    shape = metadata["shape"]
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(isinstance(n, int) and n >= 0 for n in shape)
+    ):
+        raise ValueError(f"{str(path)!r} metadata 'shape' must be 3 integers, got {shape!r}")
+    return metadata
+
+
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
+    expected = {"activity": ("float32",), "mu": ("float32",)}
+    expected |= {_MASK_PREFIX + name: ("bool",) for name in metadata["masks"]}
+    expected |= {
+        _OCCUPANCY_PREFIX + name: ("float16", "float32") for name in metadata["occupancy"]
+    }
+    missing = sorted(set(expected) - set(arrays))
+    if missing:
+        raise ValueError(f"{str(path)!r} is missing the array(s) {missing}")
+    unexpected = sorted(set(arrays) - set(expected))
+    if unexpected:
+        raise ValueError(
+            f"{str(path)!r} holds unexpected array(s) {unexpected}; a phantom file holds "
+            f"only {sorted(expected)} and {_METADATA_KEY!r}"
+        )
+    shape = tuple(metadata["shape"])
+    for key, dtypes in expected.items():
+        array = arrays[key]
+        if array.dtype.name not in dtypes:
+            raise ValueError(
+                f"{str(path)!r}: array {key!r} has dtype {array.dtype}, expected "
+                f"{' or '.join(dtypes)}"
+            )
+        if array.shape != shape:
+            raise ValueError(
+                f"{str(path)!r}: array {key!r} has shape {array.shape}, expected {shape}"
+            )
+
+
+def _lv_from_metadata(path: Path, data: Any) -> LVGeometry | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"{str(path)!r} metadata 'lv' must be an object or null, got {data!r}")
+    try:
+        lv = LVGeometry.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} has an invalid LV geometry: {exc}") from None
+    return lv
+
+
+def load_phantom(path: str | os.PathLike) -> Phantom:
+    """Read a phantom written by :func:`save_phantom`, checking its integrity.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` file written by :func:`save_phantom`.
+
+    Returns
+    -------
+    Phantom
+        With float32 ``activity`` and ``mu`` (1/cm), ``voxel_size_mm`` (mm),
+        bool ``masks``, float32 ``occupancy``, ``lv`` and ``parameters``,
+        equal to what was saved (same :func:`phantom_hash`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the suffix is not ``.npz``; the file is truncated, not a zip
+        archive, a foreign ``.npz`` or holds object (pickled) arrays; the
+        format name or version is wrong; an array is missing or has the wrong
+        dtype or shape; the phantom's own checks fail (NaN or negative
+        activity, ...); or the recomputed hash differs from the stored one
+        ("... is corrupt: hash mismatch"). Every message names the file.
+
+    Notes
+    -----
+    Arrays are read with ``allow_pickle=False``: a file cannot run code.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> phantom = phantom_from_arrays(
+    ...     np.ones((4, 4, 4)), np.full((4, 4, 4), 0.15), voxel_size_mm=6.4
+    ... )
+    >>> path = save_phantom(phantom, folder / "phantom.npz")
+    >>> loaded = load_phantom(path)
+    >>> loaded.shape, phantom_hash(loaded) == phantom_hash(phantom)
+    ((4, 4, 4), True)
+    """
+    path = _as_path(path, "path")
+    _require_npz_suffix(path, "path")
+    _require_existing_file(path, what="phantom file")
+    try:
+        arrays, raw_metadata = _read_npz(path)
+    except _READ_ERRORS as exc:
+        raise ValueError(
+            f"{str(path)!r} is not a readable spect_tutorial phantom file "
+            f"(truncated, damaged or foreign): {type(exc).__name__}: {exc}"
+        ) from exc
+    metadata = _parse_metadata(path, raw_metadata)
+    _check_arrays(path, arrays, metadata)
+    lv = _lv_from_metadata(path, metadata["lv"])
+    try:
+        phantom = Phantom(
+            activity=arrays["activity"],
+            mu=arrays["mu"],
+            voxel_size_mm=metadata["voxel_size_mm"],
+            masks={name: arrays[_MASK_PREFIX + name] for name in metadata["masks"]},
+            lv=lv,
+            occupancy={
+                name: arrays[_OCCUPANCY_PREFIX + name].astype(np.float32)
+                for name in metadata["occupancy"]
+            },
+            parameters=metadata["parameters"],
+        )
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: {exc}") from exc
+    digest = phantom_hash(phantom)
+    if digest != metadata["phantom_hash"]:
+        raise ValueError(
+            f"{str(path)!r} is corrupt: hash mismatch (stored {metadata['phantom_hash']!r}, "
+            f"computed {digest!r}); the arrays or metadata changed after it was saved"
+        )
+    return phantom
+
+
+def phantom_from_arrays(
+    activity: Any,
+    mu: Any,
+    *,
+    voxel_size_mm: float,
+    lv: LVGeometry | None = None,
+    masks: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> Phantom:
+    """Wrap external activity and attenuation volumes (e.g. XCAT) into a :class:`Phantom`.
+
+    Parameters
+    ----------
+    activity : array_like
+        ``(z, y, x)`` activity concentration, any real dtype (stored as
+        float32); must be finite and >= 0.
+    mu : array_like
+        ``(z, y, x)`` linear attenuation coefficient at 140 keV in **1/cm**
+        (read XCAT maps with ``load_xcat_raw(..., mu_unit="per_pixel")`` when
+        they were written per pixel).
+    voxel_size_mm : float
+        Isotropic voxel edge length in mm.
+    lv : LVGeometry, optional
+        Left-ventricle position and orientation (needed for reorientation and
+        polar maps); ``None`` when unknown.
+    masks : mapping of str to array_like, optional
+        Organ masks on the same grid (converted to bool), e.g.
+        ``{"myocardium": ...}``.
+    parameters : mapping, optional
+        JSON-serialisable description recorded in saved files (e.g. the XCAT
+        parameter file name).
+
+    Returns
+    -------
+    Phantom
+        With empty ``occupancy``. float32 inputs are used without copying.
+
+    Raises
+    ------
+    ValueError
+        If an array is not 3-D, shapes differ, or values are NaN, infinite or
+        negative; the message names the argument (``activity``, ``mu`` or the
+        mask).
+
+    Warns
+    -----
+    UserWarning
+        If the largest ``mu`` is above 0 but below 0.1 1/cm (water is about
+        0.15 1/cm at 140 keV: likely a per-pixel map read as 1/cm) or above
+        1.0 1/cm (likely per mm or another energy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> phantom = phantom_from_arrays(
+    ...     np.ones((4, 4, 4)), np.full((4, 4, 4), 0.15), voxel_size_mm=6.4
+    ... )
+    >>> phantom.shape, phantom.voxel_size_mm
+    ((4, 4, 4), 6.4)
+    """
+    if masks is not None and not isinstance(masks, Mapping):
+        raise ValueError(
+            f"masks must be a mapping of name to array or None, got {type(masks).__name__}"
+        )
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise ValueError(f"parameters must be a mapping or None, got {type(parameters).__name__}")
+    phantom = Phantom(
+        activity=activity,
+        mu=mu,
+        voxel_size_mm=voxel_size_mm,
+        masks=dict(masks or {}),
+        lv=lv,
+        parameters=dict(parameters or {}),
+    )
+    mu_max = float(phantom.mu.max()) if phantom.mu.size else 0.0
+    low, high = _MU_PLAUSIBLE_MAX_PER_CM
+    if 0.0 < mu_max < low or mu_max > high:
+        warnings.warn(
+            f"the largest mu is {mu_max:.4g} 1/cm; at 140 keV water is about 0.15 1/cm and "
+            f"bone about 0.28 1/cm. Is mu in 1/cm? (XCAT writes attenuation per pixel by "
+            f"default: read it with load_xcat_raw(..., mu_unit='per_pixel'))",
+            UserWarning,
+            stacklevel=2,
+        )
+    return phantom
+
+
+# ---------------------------------------------------------------------------
+# XCAT raw volumes
+# ---------------------------------------------------------------------------
+
+
+def _check_shape(shape: Any, *, name: str = "shape") -> tuple[int, int, int]:
+    try:
+        values = tuple(shape)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be three positive integers (nz, ny, nx), got {shape!r}"
+        ) from None
+    if len(values) != 3 or not all(
+        isinstance(n, int | np.integer) and not isinstance(n, bool) and n > 0 for n in values
+    ):
+        raise ValueError(f"{name} must be three positive integers (nz, ny, nx), got {shape!r}")
+    return tuple(int(n) for n in values)  # type: ignore[return-value]
+
+
+def _check_numeric_dtype(dtype: Any, *, name: str = "dtype") -> np.dtype:
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a numpy dtype such as '<f4' or '<u2', got {dtype!r}"
+        ) from None
+    if result.kind not in "iuf" or result.fields is not None or result.subdtype is not None:
+        raise ValueError(
+            f"{name} must be a real integer or float dtype such as '<f4' or '<u2', got {dtype!r}"
+        )
+    return result
+
+
+def load_xcat_raw(
+    path: str | os.PathLike,
+    *,
+    shape: Sequence[int],
+    voxel_size_mm: float,
+    dtype: Any = "<f4",
+    mu_unit: str = "per_cm",
+) -> np.ndarray:
+    """Read a flat binary volume as the XCAT phantom program writes it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The raw file (no header).
+    shape : sequence of int
+        ``(nz, ny, nx)`` in voxels: XCAT writes slice after slice, each slice
+        row after row, i.e. C order ``(z, y, x)``.
+    voxel_size_mm : float
+        Voxel edge length in mm (XCAT's ``pixel_width``); used to convert
+        per-pixel attenuation to 1/cm.
+    dtype : str or numpy.dtype, optional
+        Data type and byte order of the file. Default ``"<f4"``
+        (little-endian float32, what XCAT writes).
+    mu_unit : {"per_cm", "per_pixel"}, optional
+        Unit of attenuation values in the file. ``"per_cm"`` returns the
+        values as they are; ``"per_pixel"`` (XCAT's default for attenuation
+        maps) divides them by the pixel size in cm,
+        ``value / (voxel_size_mm / 10)``, giving 1/cm. Read activity files
+        with the default: the conversion only applies to attenuation maps.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(nz, ny, nx)`` float32 array (a copy in memory, not a memory map).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file size differs from ``prod(shape) * itemsize`` bytes (the
+        message gives both byte counts), or an argument is invalid (the
+        message gives the valid values).
+
+    Notes
+    -----
+    XCAT's z axis runs from the first slice written; check against the
+    patient frame of :mod:`spect_tutorial.frame` (+z superior) before use
+    and flip with ``volume[::-1]`` if needed. Values are returned unchecked;
+    :func:`phantom_from_arrays` rejects NaN or negative activity.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> np.full((2, 3, 4), 0.048, dtype="<f4").tofile(folder / "atn_1.bin")
+    >>> mu = load_xcat_raw(folder / "atn_1.bin", shape=(2, 3, 4), voxel_size_mm=3.2,
+    ...                    mu_unit="per_pixel")
+    >>> round(float(mu[0, 0, 0]), 4)
+    0.15
+    """
+    path = _as_path(path, "path")
+    shape = _check_shape(shape)
+    voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
+    file_dtype = _check_numeric_dtype(dtype)
+    if mu_unit not in _MU_UNITS:
+        raise ValueError(f"mu_unit must be one of {list(_MU_UNITS)}, got {mu_unit!r}")
+    _require_existing_file(path, what="XCAT raw file")
+    count = int(np.prod(shape))
+    expected = count * file_dtype.itemsize
+    actual = path.stat().st_size
+    if actual != expected:
+        raise ValueError(
+            f"XCAT raw file {str(path)!r} has {actual} bytes, expected {expected} "
+            f"(shape {shape} x {file_dtype.itemsize} bytes of {file_dtype.str}); "
+            "check shape and dtype"
+        )
+    data = np.fromfile(path, dtype=file_dtype, count=count).reshape(shape)
+    if mu_unit == "per_pixel":
+        return (data.astype(np.float64) / (voxel_size_mm / 10.0)).astype(np.float32)
+    return data.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Interfile 3.3
+# ---------------------------------------------------------------------------
+
+_INTERFILE_MAX_HEADER_BYTES = 1 << 20
+# number format -> numpy kind and the byte counts it allows (first = default)
+_INTERFILE_FORMATS = {
+    "unsigned integer": ("u", (2, 1, 4, 8)),
+    "signed integer": ("i", (2, 1, 4, 8)),
+    "float": ("f", (4, 8)),
+    "short float": ("f", (4,)),
+    "long float": ("f", (8,)),
+}
+_INTERFILE_BYTE_ORDERS = {"littleendian": "<", "bigendian": ">"}
+
+
+def _normalise_interfile_key(key: str) -> str:
+    key = key.strip().lstrip("!").strip().lower()
+    key = re.sub(r"\s+", " ", key)
+    return re.sub(r"\s*\[\s*(\d+)\s*\]", r" [\1]", key)
+
+
+def _parse_interfile_header(header_path: Path) -> dict[str, str]:
+    with open(header_path, "rb") as handle:
+        text = handle.read(_INTERFILE_MAX_HEADER_BYTES).decode("latin-1")
+    keys: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split(";", 1)[0].strip()
+        if ":=" not in line:
+            continue
+        key, value = line.split(":=", 1)
+        key = _normalise_interfile_key(key)
+        if key == "end of interfile":
+            break
+        keys.setdefault(key, value.strip())
+    if not keys:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r} holds no 'key := value' lines; "
+            "is it an Interfile header (.h33/.hdr)?"
+        )
+    return keys
+
+
+def _interfile_value(
+    header_path: Path, keys: dict[str, str], names: Sequence[str], *, kind: type, required: bool
+) -> Any:
+    for name in names:
+        text = keys.get(name, "")
+        if text == "":
+            continue
+        try:
+            value = float(text)
+            if not np.isfinite(value) or (kind is int and value != int(value)):
+                raise ValueError(text)
+        except ValueError:
+            raise ValueError(
+                f"Interfile header {str(header_path)!r}: {name!r} must be "
+                f"{'an integer' if kind is int else 'a finite number'}, got {text!r}"
+            ) from None
+        return int(value) if kind is int else value
+    if required:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r} is missing the key "
+            f"{' or '.join(repr(n) for n in names)}"
+        )
+    return None
+
+
+def _interfile_dtype(header_path: Path, keys: dict[str, str]) -> tuple[np.dtype, str]:
+    number_format = re.sub(r"\s+", " ", keys.get("number format", "").strip().lower())
+    if not number_format:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r} is missing the key 'number format'"
+        )
+    if number_format not in _INTERFILE_FORMATS:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r}: unknown number format {number_format!r}; "
+            f"supported: {sorted(_INTERFILE_FORMATS)}"
+        )
+    kind, allowed = _INTERFILE_FORMATS[number_format]
+    n_bytes = _interfile_value(
+        header_path, keys, ["number of bytes per pixel"], kind=int, required=False
+    )
+    if n_bytes is None:
+        if kind in "ui":
+            raise ValueError(
+                f"Interfile header {str(header_path)!r} is missing the key "
+                f"'number of bytes per pixel' (needed for {number_format!r})"
+            )
+        n_bytes = allowed[0]
+    if n_bytes not in allowed:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r}: number of bytes per pixel {n_bytes} does "
+            f"not fit number format {number_format!r} (valid: {sorted(allowed)})"
+        )
+    order_text = keys.get("imagedata byte order", "bigendian").replace(" ", "").lower()
+    if order_text not in _INTERFILE_BYTE_ORDERS:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r}: imagedata byte order must be "
+            f"LITTLEENDIAN or BIGENDIAN, got {keys['imagedata byte order']!r}"
+        )
+    order = _INTERFILE_BYTE_ORDERS[order_text] if n_bytes > 1 else "|"
+    return np.dtype(f"{order}{kind}{n_bytes}"), order_text.upper()
+
+
+def _interfile_kind(keys: dict[str, str]) -> str:
+    status = keys.get("process status", "").strip().lower()
+    if status.startswith("reconstructed"):
+        return "image"
+    if status.startswith("acquired"):
+        return "projections"
+    if keys.get("number of projections", "") != "":
+        return "projections"
+    return "image"
+
+
+def load_interfile(header_path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read an Interfile 3.3 header and its data file (image volume or projections).
+
+    Parameters
+    ----------
+    header_path : str or os.PathLike
+        The header (``.h33``, ``.hdr``, ``.h00``, ...): lines ``!key := value``
+        (keys case-insensitive, the leading ``!`` optional, ``;`` starts a
+        comment). ``name of data file`` is taken relative to the header's
+        folder unless absolute.
+
+    Returns
+    -------
+    data : numpy.ndarray
+        float32 array ``(n_images, rows, cols)`` with ``cols = matrix size [1]``
+        and ``rows = matrix size [2]``; ``n_images`` is ``matrix size [3]``,
+        else ``total number of images``, ``number of images``,
+        ``number of projections`` or ``number of images/energy window``
+        (the first present; 1 if none). For projection data the first axis
+        is the view, as ``(views, z, detector bins)`` in this package.
+    metadata : dict
+        ``data_file`` (absolute :class:`pathlib.Path`), ``shape``, ``dtype``
+        (the file's numpy dtype string, e.g. ``"<f4"``), ``byte_order``
+        (``"LITTLEENDIAN"``/``"BIGENDIAN"``), ``offset_bytes``,
+        ``pixel_size_mm`` (``(axis 0, rows, cols)`` in mm, ``None`` where the
+        header gives none; axis 0 is ``None`` for projections), ``kind``
+        (``"image"`` or ``"projections"``), ``number_format`` and ``raw``
+        (every key, lower case without ``!``, mapped to its value string).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the header or the data file does not exist.
+    ValueError
+        If a required key is missing (``name of data file``, ``matrix size``,
+        ``number format``), the number format is unknown, the bytes per pixel
+        do not fit it, a value does not parse, or the data file is shorter
+        than offset + data size. Messages name the header or data file.
+
+    Notes
+    -----
+    Keys read: ``number format`` (unsigned integer, signed integer, float,
+    short float, long float), ``number of bytes per pixel``, ``imagedata byte
+    order`` (Interfile's default is BIGENDIAN), ``matrix size [1..3]``,
+    ``scaling factor (mm/pixel) [1..3]`` (axis 0 falls back to ``slice
+    thickness (pixels)`` x ``scaling factor [1]``), ``data offset in bytes``
+    or ``data starting block`` (x 2048 bytes). The data are not flipped or
+    rescaled (``raw`` keeps any rescale keys); ``kind`` is ``"projections"``
+    when ``process status`` is Acquired, or when it is absent and the header
+    gives ``number of projections``. Integer data beyond 2**24 lose precision
+    in float32.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> np.arange(24, dtype="<f4").tofile(folder / "image.a00")
+    >>> _ = (folder / "image.h33").write_text(
+    ...     "!INTERFILE :=\\n!name of data file := image.a00\\n"
+    ...     "!number format := short float\\n!number of bytes per pixel := 4\\n"
+    ...     "imagedata byte order := LITTLEENDIAN\\n!matrix size [1] := 4\\n"
+    ...     "!matrix size [2] := 3\\n!total number of images := 2\\n"
+    ...     "scaling factor (mm/pixel) [1] := 3.2\\n!END OF INTERFILE :=\\n"
+    ... )
+    >>> data, info = load_interfile(folder / "image.h33")
+    >>> data.shape, info["kind"]
+    ((2, 3, 4), 'image')
+    """
+    header_path = _as_path(header_path, "header_path")
+    _require_existing_file(header_path, what="Interfile header")
+    keys = _parse_interfile_header(header_path)
+
+    data_name = keys.get("name of data file", "")
+    if not data_name:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r} is missing the key 'name of data file'"
+        )
+    data_path = Path(data_name).expanduser()
+    if not data_path.is_absolute():
+        data_path = header_path.parent / data_path
+    data_path = data_path.resolve()
+
+    dtype, byte_order = _interfile_dtype(header_path, keys)
+    cols = _interfile_value(header_path, keys, ["matrix size [1]"], kind=int, required=True)
+    rows = _interfile_value(header_path, keys, ["matrix size [2]"], kind=int, required=True)
+    n_images = _interfile_value(
+        header_path,
+        keys,
+        [
+            "matrix size [3]",
+            "total number of images",
+            "number of images",
+            "number of projections",
+            "number of images/energy window",
+        ],
+        kind=int,
+        required=False,
+    )
+    n_images = 1 if n_images is None else n_images
+    shape = (n_images, rows, cols)
+    if any(n <= 0 for n in shape):
+        raise ValueError(
+            f"Interfile header {str(header_path)!r}: matrix sizes must be positive, "
+            f"got (images, rows, cols) = {shape}"
+        )
+    offset = _interfile_value(
+        header_path,
+        keys,
+        ["data offset in bytes", "data offset in bytes [1]"],
+        kind=int,
+        required=False,
+    )
+    if offset is None:
+        block = _interfile_value(
+            header_path, keys, ["data starting block"], kind=int, required=False
+        )
+        offset = 2048 * block if block is not None else 0
+    if offset < 0:
+        raise ValueError(
+            f"Interfile header {str(header_path)!r}: data offset must be >= 0 bytes, got {offset}"
+        )
+
+    kind = _interfile_kind(keys)
+    size_1 = _interfile_value(
+        header_path, keys, ["scaling factor (mm/pixel) [1]"], kind=float, required=False
+    )
+    size_2 = _interfile_value(
+        header_path, keys, ["scaling factor (mm/pixel) [2]"], kind=float, required=False
+    )
+    size_3 = None
+    if kind == "image":
+        size_3 = _interfile_value(
+            header_path, keys, ["scaling factor (mm/pixel) [3]"], kind=float, required=False
+        )
+        thickness = _interfile_value(
+            header_path, keys, ["slice thickness (pixels)"], kind=float, required=False
+        )
+        if size_3 is None and thickness is not None and size_1 is not None:
+            size_3 = thickness * size_1
+
+    if not data_path.exists():
+        raise FileNotFoundError(
+            f"data file {str(data_path)!r} named in Interfile header {str(header_path)!r} "
+            "does not exist"
+        )
+    count = int(np.prod(shape))
+    needed = offset + count * dtype.itemsize
+    actual = data_path.stat().st_size
+    if actual < needed:
+        raise ValueError(
+            f"data file {str(data_path)!r} (from Interfile header {str(header_path)!r}) has "
+            f"{actual} bytes, too short for offset {offset} + {count} x {dtype.itemsize} bytes "
+            f"= {needed} bytes (shape {shape}, {dtype.str})"
+        )
+    data = np.fromfile(data_path, dtype=dtype, count=count, offset=offset).reshape(shape)
+    metadata = {
+        "data_file": data_path,
+        "shape": shape,
+        "dtype": dtype.str,
+        "number_format": keys["number format"].strip().lower(),
+        "byte_order": byte_order,
+        "offset_bytes": offset,
+        "pixel_size_mm": (size_3, size_2, size_1),
+        "kind": kind,
+        "raw": dict(keys),
+    }
+    return data.astype(np.float32), metadata

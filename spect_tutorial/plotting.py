@@ -1,0 +1,225 @@
+"""Figures with the book's display conventions: mm axes, shared windows, labelled views.
+
+Transaxial slices are shown as a clinician sees them (patient's right on the
+viewer's left, anterior at the top); coronal and sagittal slices with the head
+at the top. Images that are compared share one display window, and the
+default colour maps are perceptually uniform and colour-blind safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "ACTIVITY_CMAP",
+    "ATTENUATION_CMAP",
+    "orthogonal_slices",
+    "show_orthogonal",
+    "show_reoriented",
+]
+
+#: Colour map for activity images (perceptually uniform, colour-blind safe).
+ACTIVITY_CMAP = "inferno"
+#: Colour map for attenuation maps.
+ATTENUATION_CMAP = "cividis"
+
+
+def orthogonal_slices(
+    volume: np.ndarray, voxel_size_mm: float, center_mm: Sequence[float] | None = None
+) -> dict[str, tuple[np.ndarray, tuple[float, float, float, float]]]:
+    """Transaxial, coronal and sagittal slices through a point, ready for ``imshow``.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        ``(z, y, x)`` volume.
+    voxel_size_mm : float
+        Voxel edge in mm.
+    center_mm : sequence of float, optional
+        Point ``(x, y, z)`` in mm the slices pass through; default the volume centre.
+
+    Returns
+    -------
+    dict
+        ``{"transaxial" | "coronal" | "sagittal": (image, extent_mm)}`` where each
+        image is oriented for ``imshow(origin="upper")`` and ``extent_mm`` is
+        ``(left, right, bottom, top)`` in mm.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"volume must be 3-D (z, y, x), got shape {volume.shape}")
+    voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
+    center = np.zeros(3) if center_mm is None else np.asarray(center_mm, dtype=np.float64)
+    iz, iy, ix = np.clip(
+        np.round(mm_to_index(center, volume.shape, voxel_size_mm)).astype(int),
+        0,
+        np.asarray(volume.shape) - 1,
+    )
+    half = (np.asarray(volume.shape[::-1]) * voxel_size_mm) / 2  # x, y, z half extents
+    return {
+        # rows: anterior (-y) at the top; columns: patient's right (-x) on the left.
+        "transaxial": (volume[iz], (-half[0], half[0], half[1], -half[1])),
+        # rows: head (+z) at the top.
+        "coronal": (volume[:, iy, :][::-1], (-half[0], half[0], -half[2], half[2])),
+        # columns: anterior on the left, as seen from the patient's left side.
+        "sagittal": (volume[:, :, ix][::-1], (-half[1], half[1], -half[2], half[2])),
+    }
+
+
+_AXIS_LABELS = {
+    "transaxial": ("x (mm): patient right to left", "y (mm): anterior to posterior"),
+    "coronal": ("x (mm): patient right to left", "z (mm): feet to head"),
+    "sagittal": ("y (mm): anterior to posterior", "z (mm): feet to head"),
+}
+
+
+def show_orthogonal(
+    volumes: dict[str, np.ndarray],
+    voxel_size_mm: float,
+    *,
+    center_mm: Sequence[float] | None = None,
+    cmap: str = ACTIVITY_CMAP,
+    window: tuple[float, float] | None = None,
+    colorbar_label: str = "",
+    panel_size_in: float = 3.0,
+) -> Figure:
+    """One row per volume, transaxial / coronal / sagittal columns, one shared window.
+
+    Parameters
+    ----------
+    volumes : dict of str to numpy.ndarray
+        Row title -> ``(z, y, x)`` volume on the same grid.
+    voxel_size_mm : float
+        Voxel edge in mm.
+    center_mm : sequence of float, optional
+        Point ``(x, y, z)`` in mm the slices pass through.
+    cmap : str, optional
+        Matplotlib colour map.
+    window : tuple of float, optional
+        ``(vmin, vmax)`` shared by every panel; default 0 to the maximum of the
+        first volume.
+    colorbar_label : str, optional
+        Label (with units) of the colour bar.
+    panel_size_in : float, optional
+        Size of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if not volumes:
+        raise ValueError("volumes must hold at least one volume")
+    first = next(iter(volumes.values()))
+    vmin, vmax = window if window is not None else (0.0, float(np.max(first)))
+    figure, axes = plt.subplots(
+        len(volumes),
+        3,
+        figsize=(3 * panel_size_in + 1.0, len(volumes) * panel_size_in),
+        squeeze=False,
+        layout="constrained",
+    )
+    image = None
+    for row, (title, volume) in enumerate(volumes.items()):
+        slices = orthogonal_slices(volume, voxel_size_mm, center_mm)
+        for column, (plane, (picture, extent)) in enumerate(slices.items()):
+            axis: Axes = axes[row, column]
+            image = axis.imshow(picture, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
+            axis.set_title(f"{title}: {plane}", fontsize=9)
+            axis.set_xlabel(_AXIS_LABELS[plane][0], fontsize=8)
+            axis.set_ylabel(_AXIS_LABELS[plane][1], fontsize=8)
+            axis.tick_params(labelsize=7)
+    if image is not None:
+        figure.colorbar(image, ax=axes, shrink=0.8, label=colorbar_label)
+    return figure
+
+
+def show_reoriented(
+    volumes: dict[str, np.ndarray],
+    lv: LVGeometry,
+    voxel_size_mm: float,
+    *,
+    n_slices: int = 5,
+    half_width_mm: float = 60.0,
+    cmap: str = ACTIVITY_CMAP,
+    window: tuple[float, float] | None = None,
+    views: Sequence[str] = ("SA", "VLA", "HLA"),
+) -> Figure:
+    """Clinical display: for each view a row of slices through the LV.
+
+    Short-axis slices run from apex to base, vertical long-axis slices from
+    septum to lateral wall, horizontal long-axis slices from inferior to
+    anterior (project conventions). Slices are spaced evenly over the LV.
+
+    Parameters
+    ----------
+    volumes : dict of str to numpy.ndarray
+        Title -> ``(z, y, x)`` volume; each gets its own block of rows.
+    lv : LVGeometry
+        The LV frame used for the reorientation.
+    voxel_size_mm : float
+        Voxel edge in mm.
+    n_slices : int, optional
+        Slices shown per view.
+    half_width_mm : float, optional
+        Half the field of view of each panel, and the range the slices span.
+    cmap : str, optional
+        Colour map.
+    window : tuple of float, optional
+        Shared ``(vmin, vmax)``; default 0 to the maximum of the first volume.
+    views : sequence of str, optional
+        Which of "SA", "VLA", "HLA" to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from .reorient import reorient, view_axes
+
+    voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
+    first = next(iter(volumes.values()))
+    vmin, vmax = window if window is not None else (0.0, float(np.max(first)))
+    n = int(2 * round(half_width_mm / voxel_size_mm) + 1)
+    offsets_mm = np.linspace(-0.6, 0.6, n_slices) * half_width_mm
+    indices = np.round(offsets_mm / voxel_size_mm + (n - 1) / 2).astype(int)
+    rows = [(title, view) for title in volumes for view in views]
+    figure, axes = plt.subplots(
+        len(rows),
+        n_slices,
+        figsize=(1.9 * n_slices, 2.1 * len(rows)),
+        squeeze=False,
+        layout="constrained",
+    )
+    extent = (-half_width_mm, half_width_mm, half_width_mm, -half_width_mm)
+    image = None
+    for row, (title, view) in enumerate(rows):
+        stack = reorient(
+            volumes[title], lv, voxel_size_mm=voxel_size_mm, view=view, shape=(n, n, n)
+        )
+        labels: dict[str, Any] = view_axes(lv, view)["labels"]
+        for column, (index, offset) in enumerate(zip(indices, offsets_mm, strict=True)):
+            axis = axes[row, column]
+            image = axis.imshow(stack[index], extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(f"{view} {offset:+.0f} mm", fontsize=8)
+            if column == 0:
+                axis.set_ylabel(
+                    f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}", fontsize=7
+                )
+        axes[row, 0].set_xlabel(f"{labels['cols'][0]} to {labels['cols'][1]}", fontsize=7)
+    if image is not None:
+        figure.colorbar(image, ax=axes, shrink=0.6, label="relative activity")
+    return figure
