@@ -38,10 +38,13 @@ _PUBLIC: dict[str, str] = {
     "phantom_from_arrays": "io",
     "load_interfile": "io",
     "load_xcat_raw": "io",
-    "reorient": "reorient",
-    "reorient_back": "reorient",
     "load_shipped_phantom": "data",
 }
+
+# ``reorient`` is both a submodule and its main function: importing the submodule
+# (e.g. ``import spect_tutorial.reorient``) would rebind the package attribute to
+# the module, so the function is bound eagerly, after the submodule has loaded.
+from .reorient import reorient, reorient_back  # noqa: E402
 
 __all__ = [
     "Anatomy",
@@ -67,7 +70,6 @@ if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
     from .frame import LVGeometry
     from .io import load_interfile, load_phantom, load_xcat_raw, phantom_from_arrays, save_phantom
     from .phantom import Anatomy, Defect, Phantom, Uptake, make_phantom, random_phantom
-    from .reorient import reorient, reorient_back
 
 
 def __getattr__(name: str) -> Any:

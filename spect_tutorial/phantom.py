@@ -265,6 +265,9 @@ class Anatomy:
     rv_offset_mm : float
         Distance from the LV centre to the RV cavity centre along the septal
         direction, in mm.
+    rv_base_shift_mm : float
+        Shift of the RV cavity centre from the LV centre towards the base
+        (along ``-long_axis``), in mm: the RV does not reach the LV apex.
     rv_semi_axes_mm : tuple of float
         RV cavity semi-axes along (septal, anterior, long axis) in mm.
     rv_wall_thickness_mm : float
@@ -287,7 +290,8 @@ class Anatomy:
     lv_cavity_length_mm: float = 70.0
     wall_thickness_mm: float = 9.0
     rv_offset_mm: float = 22.0
-    rv_semi_axes_mm: tuple[float, float, float] = (28.0, 42.0, 55.0)
+    rv_base_shift_mm: float = 12.0
+    rv_semi_axes_mm: tuple[float, float, float] = (28.0, 42.0, 48.0)
     rv_wall_thickness_mm: float = 4.0
 
     def __post_init__(self) -> None:
@@ -467,7 +471,11 @@ def organ_shapes(anatomy: Anatomy, defect: Defect | None = None) -> list[tuple[s
     cavity = SpheroidCavity(**frame)
     wall = OffsetSpheroidShell(**frame, wall_thickness_mm=anatomy.wall_thickness_mm)
     rv_axes = (tuple(lv.septal_direction), tuple(lv.anterior_direction), tuple(lv.long_axis))
-    rv_center = tuple(lv.center + anatomy.rv_offset_mm * lv.septal_direction)
+    rv_center = tuple(
+        lv.center
+        + anatomy.rv_offset_mm * lv.septal_direction
+        - anatomy.rv_base_shift_mm * lv.long_axis
+    )
     rv_outer = tuple(a + anatomy.rv_wall_thickness_mm for a in anatomy.rv_semi_axes_mm)
     spine = EllipticCylinderZ(
         anatomy.spine_center_xy_mm, (anatomy.spine_radius_mm, anatomy.spine_radius_mm)
@@ -683,6 +691,35 @@ _DEFECT_CHOICES: tuple[tuple[int, ...], ...] = (
 )
 
 
+def _clear_liver_from_heart(anatomy: Anatomy, *, step_mm: float = 2.0) -> Anatomy:
+    """Move the liver down (feet-wards) until it no longer cuts into the LV wall.
+
+    The organs are painted in order, so an overlapping liver would simply be
+    hidden behind the myocardium, but it would sit unrealistically inside the
+    heart's outline; random draws therefore keep the diaphragm below the heart.
+    """
+    lv = anatomy.lv
+    wall = anatomy.wall_thickness_mm
+    radius, length = anatomy.lv_inner_radius_mm, anatomy.lv_cavity_length_mm
+    theta, phi = np.meshgrid(np.linspace(0, np.pi / 2, 24), np.linspace(0, 2 * np.pi, 48))
+    normal = np.stack([length * np.cos(theta), radius * np.sin(theta)])
+    normal /= np.linalg.norm(normal, axis=0)
+    radial_mm = radius * np.cos(theta) + wall * normal[0]
+    axial_mm = length * np.sin(theta) + wall * normal[1] - length / 2
+    radial_direction = (
+        np.cos(phi)[..., None] * lv.septal_direction
+        + np.sin(phi)[..., None] * lv.anterior_direction
+    )
+    surface = (
+        lv.center + radial_mm[..., None] * radial_direction + axial_mm[..., None] * lv.long_axis
+    )
+    center = np.asarray(anatomy.liver_center_mm, dtype=np.float64)
+    semi_axes = np.asarray(anatomy.liver_semi_axes_mm)
+    while np.min((((surface - center) / semi_axes) ** 2).sum(axis=-1)) < 1.0:
+        center[2] -= step_mm
+    return replace(anatomy, liver_center_mm=tuple(float(v) for v in center))
+
+
 def random_phantom(
     *,
     seed: int | np.random.Generator,
@@ -746,6 +783,7 @@ def random_phantom(
         lv_center_mm=tuple(float(v) for v in np.asarray(base.lv_center_mm) + lv_shift),
         liver_center_mm=tuple(float(v) for v in np.asarray(base.liver_center_mm) + liver_shift),
     )
+    anatomy = _clear_liver_from_heart(anatomy)
     uptake = Uptake(
         liver=draw("uptake_liver"),
         blood_pool=draw("uptake_blood_pool"),

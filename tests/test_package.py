@@ -22,7 +22,8 @@ def test_import_does_not_load_tensorflow_or_keras():
 
 
 def test_every_public_name_resolves():
-    assert sorted(spect_tutorial.__all__) == sorted([*spect_tutorial._PUBLIC, "__version__"])
+    eager = ["__version__", "reorient", "reorient_back"]
+    assert sorted(spect_tutorial.__all__) == sorted([*spect_tutorial._PUBLIC, *eager])
     for name in spect_tutorial.__all__:
         assert getattr(spect_tutorial, name) is not None, name
     assert "make_phantom" in dir(spect_tutorial)
@@ -35,3 +36,10 @@ def test_unknown_attribute_gives_a_clear_error():
         assert "no_such_function" in str(error)
     else:  # pragma: no cover
         raise AssertionError("expected AttributeError")
+
+
+def test_reorient_function_survives_importing_its_module():
+    import spect_tutorial.reorient  # rebinding the attribute would shadow the function
+
+    assert callable(spect_tutorial.reorient)
+    assert spect_tutorial.reorient.__module__ == "spect_tutorial.reorient"

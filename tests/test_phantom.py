@@ -278,3 +278,21 @@ def test_uptake_and_random_phantom_reject_bad_input():
         random_phantom(seed=1, defect_probability=2.0)
     with pytest.raises(ValueError, match="seed"):
         random_phantom(seed="one")
+
+
+def test_random_phantoms_keep_the_liver_out_of_the_heart():
+    rng = np.random.default_rng(0)
+    for seed in range(12):
+        patient = random_phantom(seed=seed, shape=(16, 16, 16), voxel_size_mm=25.6)
+        anatomy = Anatomy(
+            **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in patient.parameters["anatomy"].items()
+            }
+        )
+        shapes = dict(organ_shapes(anatomy))
+        low, high = shapes["myocardium"].bounds_mm()
+        x, y, z = rng.uniform(low, high, size=(200_000, 3)).T
+        in_wall = shapes["myocardium"].contains(x, y, z)
+        assert in_wall.sum() > 1000
+        assert not np.any(in_wall & shapes["liver"].contains(x, y, z)), seed
