@@ -1,0 +1,44 @@
+# make book  - set up .venv if needed, execute every chapter once, build _build/html
+# make test  - set up .venv if needed, lint, unit tests, then the same as `make book`
+# make clean - remove build outputs and caches (make distclean also removes .venv)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := book
+
+VENV := .venv
+STAMP := $(VENV)/.installed
+BOOTSTRAP_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
+PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
+# Executes every chapter with papermill (time and memory in _build/reports/chapters.json),
+# then renders _build/html with warnings as errors. MPLBACKEND is never set for it.
+BOOKBUILD := $(VENV)/bin/python -m spect_tutorial.bookbuild
+
+.PHONY: venv test book clean distclean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(VENV)/bin/python ]; then \
+		echo "Creating $(VENV) with $(BOOTSTRAP_PYTHON) ($$($(BOOTSTRAP_PYTHON) --version))"; \
+		$(BOOTSTRAP_PYTHON) -m venv $(VENV); \
+	fi
+	@echo "Installing spect_tutorial and its dependencies into $(VENV) (about a minute) ..."
+	@$(PIP) install --quiet --progress-bar off --upgrade pip
+	@$(PIP) install --quiet --progress-bar off -e '.[test]'
+	@touch $@
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	MPLBACKEND=Agg $(VENV)/bin/python -m pytest
+	$(BOOKBUILD)
+
+book: $(STAMP)
+	$(BOOKBUILD)
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,170 @@
+"""Packaging, CI and book-build checks: what a fresh clone relies on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from spect_tutorial import bookbuild
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Binder and CI run Linux: pyproject's requirements are compared under these markers.
+LINUX = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _pyproject_requirements() -> dict[str, SpecifierSet]:
+    requirements = {}
+    for line in _pyproject()["project"]["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate(LINUX):
+            requirements[canonicalize_name(requirement.name)] = requirement.specifier
+    return requirements
+
+
+def _environment() -> dict:
+    return yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+
+
+def _environment_requirements() -> tuple[dict[str, SpecifierSet], list[str]]:
+    """Conda and pip requirements of environment.yml, and the entries that are not."""
+    requirements: dict[str, SpecifierSet] = {}
+    other: list[str] = []
+    for entry in _environment()["dependencies"]:
+        lines = entry["pip"] if isinstance(entry, dict) else [entry]
+        for line in lines:
+            if line.startswith(("python=", "-e ")) or line == "pip":
+                other.append(line)
+                continue
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            assert name not in requirements, f"{name} listed twice in environment.yml"
+            requirements[name] = requirement.specifier
+    return requirements, other
+
+
+def test_environment_matches_pyproject() -> None:
+    expected = _pyproject_requirements()
+    found, _ = _environment_requirements()
+    assert "tensorflow-cpu" in expected
+    assert sorted(found) == sorted(expected)
+    for name, specifier in expected.items():
+        assert found[name] == specifier, f"{name}: {found[name]} != pyproject's {specifier}"
+
+
+def test_environment_pins_python_and_installs_the_package() -> None:
+    _, other = _environment_requirements()
+    assert sorted(other) == ["-e .", "pip", "python=3.11"]
+    pip_section = next(e for e in _environment()["dependencies"] if isinstance(e, dict))
+    assert "-e ." in pip_section["pip"]
+    assert "tensorflow-cpu" in " ".join(pip_section["pip"])
+
+
+def test_pyproject_licence_and_python() -> None:
+    project = _pyproject()["project"]
+    assert project["license"] == "BSD-3-Clause"
+    for name in project["license-files"]:
+        assert (ROOT / name).is_file(), name
+    assert project["requires-python"] == ">=3.11"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = ROOT / ".ci" / "run"
+    assert os.access(ci, os.X_OK)
+    text = ci.read_text(encoding="utf-8")
+    assert "set -euo pipefail" in text
+    assert "make test" in text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make book" in readme
+    assert "make test" in readme
+
+
+def test_toc_lists_every_notebook_and_every_entry_exists() -> None:
+    entries = bookbuild.toc_entries(ROOT)
+    assert entries[0] == "book/index"
+    for entry in entries:
+        assert (ROOT / f"{entry}.md").exists() or (ROOT / f"{entry}.ipynb").exists(), entry
+    listed = {Path(f"{entry}.ipynb") for entry in entries}
+    for path in (ROOT / "book").glob("*.ipynb"):
+        assert path.relative_to(ROOT) in listed, f"{path.name} is not in _toc.yml"
+    assert bookbuild.toc_notebooks(ROOT)  # raises if a notebook is unlisted
+
+
+def test_unlisted_notebook_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\n", encoding="utf-8")
+    (tmp_path / "book" / "index.md").write_text("# Index\n", encoding="utf-8")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "book" / "stray.ipynb")
+    with pytest.raises(ValueError, match=r"stray\.ipynb"):
+        bookbuild.toc_notebooks(tmp_path)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_stored_clean_with_parameters(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {index} of {path.name} has stored outputs"
+            assert cell.execution_count is None, f"cell {index} of {path.name} has a count"
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+
+
+def test_bookbuild_does_not_import_tensorflow() -> None:
+    code = "import sys, spect_tutorial.bookbuild; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.slow
+def test_runner_measures_the_kernel_peak_memory(tmp_path: Path) -> None:
+    big = _notebook(
+        tmp_path / "big.ipynb",
+        "import numpy as np\nblock = np.ones(400 * 2**20 // 8)\nblock.sum()",
+    )
+    small = _notebook(tmp_path / "small.ipynb", "x = 1")
+    big_result = bookbuild.execute_notebook(big, tmp_path / "out" / "big.ipynb", cwd=tmp_path)
+    small_result = bookbuild.execute_notebook(
+        small, tmp_path / "out" / "small.ipynb", cwd=tmp_path
+    )
+    assert big_result.ok and small_result.ok
+    # 400 MiB of ones in the kernel, on top of the interpreter: measured in the kernel,
+    # per chapter (the small notebook run afterwards is not charged for the big one).
+    assert big_result.peak_rss_mb > 400
+    assert 20 < small_result.peak_rss_mb < 300
+    assert big_result.wall_s > 0
+    executed = nbformat.read(tmp_path / "out" / "big.ipynb", as_version=4)
+    assert executed.cells[0].outputs, "the executed copy must hold the outputs"
+
+
+@pytest.mark.slow
+def test_runner_reports_a_failing_notebook(tmp_path: Path) -> None:
+    broken = _notebook(tmp_path / "broken.ipynb", "raise RuntimeError('chapter broke')")
+    result = bookbuild.execute_notebook(broken, tmp_path / "out.ipynb", cwd=tmp_path)
+    assert not result.ok
+    assert "RuntimeError" in result.error and "chapter broke" in result.error
