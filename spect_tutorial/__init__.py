@@ -39,6 +39,22 @@ _PUBLIC: dict[str, str] = {
     "load_interfile": "io",
     "load_xcat_raw": "io",
     "load_shipped_phantom": "data",
+    "SpectGeometry": "acquisition",
+    "SpectSystem": "acquisition",
+    "scatter_projections": "acquisition",
+    "counts_scale": "noise",
+    "expected_counts": "noise",
+    "poisson_realizations": "noise",
+    "realization_seed": "noise",
+    "split_counts": "noise",
+    "add_image_noise": "noise",
+    "osem": "recon",
+    "mlem": "recon",
+    "simulate_study": "study",
+    "Study": "study",
+    "nrmse": "metrics",
+    "coefficient_of_variation": "metrics",
+    "evaluation_region": "metrics",
 }
 
 # ``reorient`` is both a submodule and its main function: importing the submodule
@@ -51,25 +67,53 @@ __all__ = [
     "Defect",
     "LVGeometry",
     "Phantom",
+    "SpectGeometry",
+    "SpectSystem",
+    "Study",
     "Uptake",
     "__version__",
+    "add_image_noise",
+    "coefficient_of_variation",
+    "counts_scale",
+    "evaluation_region",
+    "expected_counts",
     "load_interfile",
     "load_phantom",
     "load_shipped_phantom",
     "load_xcat_raw",
     "make_phantom",
+    "mlem",
+    "nrmse",
+    "osem",
     "phantom_from_arrays",
+    "poisson_realizations",
     "random_phantom",
+    "realization_seed",
     "reorient",
     "reorient_back",
     "save_phantom",
+    "scatter_projections",
+    "simulate_study",
+    "split_counts",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
+    from .acquisition import SpectGeometry, SpectSystem, scatter_projections
     from .data import load_shipped_phantom
     from .frame import LVGeometry
     from .io import load_interfile, load_phantom, load_xcat_raw, phantom_from_arrays, save_phantom
+    from .metrics import coefficient_of_variation, evaluation_region, nrmse
+    from .noise import (
+        add_image_noise,
+        counts_scale,
+        expected_counts,
+        poisson_realizations,
+        realization_seed,
+        split_counts,
+    )
     from .phantom import Anatomy, Defect, Phantom, Uptake, make_phantom, random_phantom
+    from .recon import mlem, osem
+    from .study import Study, simulate_study
 
 
 def __getattr__(name: str) -> Any:
