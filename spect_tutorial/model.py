@@ -1,0 +1,164 @@
+"""WIN5-RB: the Wide Inference Network with 5 layers, ResNet skip and batch normalisation.
+
+Liu & Fang (2017) denoise with a shallow but *wide* network: four layers of
+128 filters of 7 x 7 pixels, each followed by batch normalisation and a ReLU,
+then a fifth 7 x 7 convolution to one channel with batch normalisation. The
+network's branch estimates *minus the noise*; a skip connection adds the input,
+so the output is the denoised image (residual learning). The authors note that
+batch normalisation only works together with this input-to-output skip.
+
+The model is written with the Keras 3 functional API only, so it also runs on
+other Keras backends (e.g. PyTorch on a GPU machine) and the weights it saves
+load with TensorFlow. Importing this module imports Keras.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+__all__ = [
+    "NOISE_BRANCH_LAYER",
+    "PAPER_CONFIG",
+    "TEACHING_CONFIG",
+    "receptive_field_px",
+    "removed_noise",
+    "win5rb",
+]
+
+#: Name of the last layer of the branch, whose output is minus the estimated noise.
+NOISE_BRANCH_LAYER = "noise_branch"
+
+#: The paper's network (about 2.42 million parameters).
+PAPER_CONFIG: dict[str, int] = {"filters": 128, "kernel_size": 7, "depth": 5}
+#: A narrower network that trains live on one CPU core (about 0.61 million parameters).
+TEACHING_CONFIG: dict[str, int] = {"filters": 64, "kernel_size": 7, "depth": 5}
+
+
+def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def win5rb(
+    *,
+    filters: int = 128,
+    kernel_size: int = 7,
+    depth: int = 5,
+    seed: int | None = None,
+    name: str = "win5rb",
+) -> keras.Model:
+    """Build WIN5-RB for single-channel images of any size.
+
+    Parameters
+    ----------
+    filters : int, optional
+        Filters in each hidden layer (128 in the paper; 64 or 32 to train live).
+    kernel_size : int, optional
+        Odd convolution size in pixels (7).
+    depth : int, optional
+        Number of convolution layers (5): ``depth - 1`` Conv-BN-ReLU layers and a
+        final Conv(1)-BN layer.
+    seed : int, optional
+        Seed of the He-normal weight initialisation (reproducible weights).
+    name : str, optional
+        Model name.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(batch, height, width, 1)``, output of the same shape:
+        ``input + branch(input)``.
+
+    Notes
+    -----
+    Parameters: ``k^2 f + f`` for the first layer, ``(depth - 2) (k^2 f^2 + f)``
+    for the middle ones, ``k^2 f + 1`` for the last, plus four per channel for
+    each batch normalisation (two trained, two running statistics).
+    The receptive field is ``depth (k - 1) + 1`` pixels (31 for the paper:
+    about 20 cm at 6.4 mm pixels), see :func:`receptive_field_px`.
+
+    References
+    ----------
+    P. Liu and R. Fang, "Wide inference network for image denoising via learning
+    pixel-distribution prior", arXiv:1707.05414, 2017.
+
+    Examples
+    --------
+    >>> model = win5rb(filters=8)
+    >>> model.output_shape
+    (None, None, None, 1)
+    """
+    filters = _check_positive_int(filters, "filters")
+    kernel_size = _check_positive_int(kernel_size, "kernel_size")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
+    depth = _check_positive_int(depth, "depth", minimum=2)
+    inputs = keras.Input(shape=(None, None, 1), name="noisy")
+    branch = inputs
+    for layer in range(1, depth):
+        branch = keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            padding="same",
+            kernel_initializer=keras.initializers.HeNormal(
+                seed=None if seed is None else seed + layer
+            ),
+            name=f"conv{layer}",
+        )(branch)
+        branch = keras.layers.BatchNormalization(name=f"bn{layer}")(branch)
+        branch = keras.layers.ReLU(name=f"relu{layer}")(branch)
+    branch = keras.layers.Conv2D(
+        1,
+        kernel_size,
+        padding="same",
+        kernel_initializer=keras.initializers.HeNormal(
+            seed=None if seed is None else seed + depth
+        ),
+        name=f"conv{depth}",
+    )(branch)
+    branch = keras.layers.BatchNormalization(name=NOISE_BRANCH_LAYER)(branch)
+    outputs = keras.layers.Add(name="denoised")([inputs, branch])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def receptive_field_px(model: keras.Model) -> int:
+    """Receptive field in pixels: how far apart two pixels can influence each other.
+
+    Computed from the model's convolution layers (stride 1): ``1 + sum(k - 1)``.
+    """
+    size = 1
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            size += layer.kernel_size[0] - 1
+    return size
+
+
+def removed_noise(model: keras.Model, images: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
+    """What the network removes: ``input - output`` (its noise estimate).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A WIN5-RB model.
+    images : numpy.ndarray
+        ``(batch, height, width, 1)`` normalised input slices.
+    batch_size : int, optional
+        Slices per prediction batch.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 noise estimates, same shape as ``images``.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 1:
+        raise ValueError(f"images must be (batch, height, width, 1), got shape {images.shape}")
+    denoised = model.predict(images, batch_size=batch_size, verbose=0)
+    return images - np.asarray(denoised, dtype=np.float32)
