@@ -13,7 +13,8 @@ Steps:
    the source tree).
 3. Execute each notebook with its default parameters in its own child process
    (papermill, kernel ``python3``, working directory ``book/`` of the stage, 1800 s per
-   cell) and write the executed copy into the stage. The child process reads
+   cell, outbound network refused by :mod:`spect_tutorial.netguard` through an IPython
+   startup file) and write the executed copy into the stage. The child process reads
    ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` after papermill has shut the kernel
    down and reaped it: the kernel is that process's only child, so the value is the
    kernel's peak resident memory for that chapter alone.
@@ -227,6 +228,17 @@ def _execute_in_this_process(source: str, destination: str, cwd: str, result_pat
     )
 
 
+def _offline_ipython_dir(parent: Path) -> Path:
+    """An IPython profile whose startup file installs the network guard in every kernel."""
+    directory = parent / ".ipython"
+    startup = directory / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-spect-tutorial-offline.py").write_text(
+        "from spect_tutorial.netguard import install\ninstall()\n", encoding="utf-8"
+    )
+    return directory
+
+
 def execute_notebook(
     source: Path, destination: Path, *, cwd: Path, label: str | None = None
 ) -> ChapterResult:
@@ -260,6 +272,7 @@ def execute_notebook(
     result_path.unlink(missing_ok=True)
     env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
     env.update(_KERNEL_ENV)
+    env["IPYTHONDIR"] = str(_offline_ipython_dir(destination.parent))
     start = time.perf_counter()
     completed = subprocess.run(
         [
