@@ -55,6 +55,22 @@ _PUBLIC: dict[str, str] = {
     "nrmse": "metrics",
     "coefficient_of_variation": "metrics",
     "evaluation_region": "metrics",
+    "gaussian_filter_mm": "filters",
+    "butterworth_filter": "filters",
+    "optimal_fwhm": "filters",
+    "psnr": "metrics",
+    "ssim": "metrics",
+    "defect_ratio": "metrics",
+    "normal_myocardium": "metrics",
+    "profile": "metrics",
+    "polar_map": "polar",
+    "aha17": "polar",
+    "PolarMap": "polar",
+    "show_polar_map": "polar",
+    "win5rb": "model",
+    "denoise": "inference",
+    "load_pretrained": "weights",
+    "save_weights": "weights",
 }
 
 # ``reorient`` is both a submodule and its main function: importing the submodule
@@ -67,42 +83,70 @@ __all__ = [
     "Defect",
     "LVGeometry",
     "Phantom",
+    "PolarMap",
     "SpectGeometry",
     "SpectSystem",
     "Study",
     "Uptake",
     "__version__",
     "add_image_noise",
+    "aha17",
+    "butterworth_filter",
     "coefficient_of_variation",
     "counts_scale",
+    "defect_ratio",
+    "denoise",
     "evaluation_region",
     "expected_counts",
+    "gaussian_filter_mm",
     "load_interfile",
     "load_phantom",
+    "load_pretrained",
     "load_shipped_phantom",
     "load_xcat_raw",
     "make_phantom",
     "mlem",
+    "normal_myocardium",
     "nrmse",
+    "optimal_fwhm",
     "osem",
     "phantom_from_arrays",
     "poisson_realizations",
+    "polar_map",
+    "profile",
+    "psnr",
     "random_phantom",
     "realization_seed",
     "reorient",
     "reorient_back",
     "save_phantom",
+    "save_weights",
     "scatter_projections",
+    "show_polar_map",
     "simulate_study",
     "split_counts",
+    "ssim",
+    "win5rb",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
     from .acquisition import SpectGeometry, SpectSystem, scatter_projections
     from .data import load_shipped_phantom
+    from .filters import butterworth_filter, gaussian_filter_mm, optimal_fwhm
     from .frame import LVGeometry
+    from .inference import denoise
     from .io import load_interfile, load_phantom, load_xcat_raw, phantom_from_arrays, save_phantom
-    from .metrics import coefficient_of_variation, evaluation_region, nrmse
+    from .metrics import (
+        coefficient_of_variation,
+        defect_ratio,
+        evaluation_region,
+        normal_myocardium,
+        nrmse,
+        profile,
+        psnr,
+        ssim,
+    )
+    from .model import win5rb
     from .noise import (
         add_image_noise,
         counts_scale,
@@ -112,8 +156,10 @@ if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
         split_counts,
     )
     from .phantom import Anatomy, Defect, Phantom, Uptake, make_phantom, random_phantom
+    from .polar import PolarMap, aha17, polar_map, show_polar_map
     from .recon import mlem, osem
     from .study import Study, simulate_study
+    from .weights import load_pretrained, save_weights
 
 
 def __getattr__(name: str) -> Any:

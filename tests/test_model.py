@@ -1,0 +1,87 @@
+"""WIN5-RB: size, receptive field, shapes, residual branch, seeding, argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from spect_tutorial.model import (  # noqa: E402
+    NOISE_BRANCH_LAYER,
+    PAPER_CONFIG,
+    TEACHING_CONFIG,
+    receptive_field_px,
+    removed_noise,
+    win5rb,
+)
+
+TINY = {"filters": 4, "kernel_size": 7, "depth": 5}
+
+
+def test_paper_size_parameter_count():
+    model = win5rb(**PAPER_CONFIG, seed=0)
+    # 7*7*128+128 + 3*(7*7*128*128+128) + 7*7*128+1 + 4*(4*128) + 4 (batch norms)
+    assert model.count_params() == 2_423_557
+    assert round(model.count_params() / 1e6, 2) == 2.42
+
+
+def test_teaching_size_parameter_count():
+    assert win5rb(**TEACHING_CONFIG, seed=0).count_params() == 609_669
+
+
+def test_receptive_field_is_31_pixels():
+    assert receptive_field_px(win5rb(**TINY)) == 31
+    assert receptive_field_px(win5rb(filters=4, kernel_size=3, depth=3)) == 7
+
+
+@pytest.mark.parametrize("shape", [(1, 37, 41, 1), (2, 9, 13, 1), (1, 1, 1, 1)])
+def test_output_shape_equals_input_shape(shape):
+    model = win5rb(**TINY, seed=1)
+    images = np.random.default_rng(0).random(shape, dtype=np.float32)
+    assert model(images, training=False).shape == shape
+
+
+def test_removed_noise_is_minus_the_branch():
+    model = win5rb(**TINY, seed=2)
+    # Non-trivial batch-normalisation statistics, so the branch is not just the convolutions.
+    rng = np.random.default_rng(1)
+    weights = model.get_weights()
+    model.set_weights([w + 0.1 * rng.standard_normal(w.shape).astype(w.dtype) for w in weights])
+    images = rng.random((3, 17, 19, 1), dtype=np.float32) + 0.5
+    branch = keras.Model(model.input, model.get_layer(NOISE_BRANCH_LAYER).output)
+    expected = -np.asarray(branch.predict(images, verbose=0))
+    removed = removed_noise(model, images)
+    assert removed.shape == images.shape
+    assert removed.dtype == np.float32
+    np.testing.assert_allclose(removed, expected, rtol=0, atol=1e-5 * np.abs(images).max())
+    assert np.abs(expected).max() > 1e-3  # the comparison is not between two zeros
+
+
+def test_removed_noise_rejects_bad_shape():
+    with pytest.raises(ValueError, match="images must be"):
+        removed_noise(win5rb(**TINY), np.zeros((4, 4)))
+
+
+def test_seeded_construction_gives_identical_weights():
+    first = win5rb(**TINY, seed=7).get_weights()
+    second = win5rb(**TINY, seed=7).get_weights()
+    other = win5rb(**TINY, seed=8).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"filters": 0}, "filters"),
+        ({"filters": 2.5}, "filters"),
+        ({"filters": True}, "filters"),
+        ({"kernel_size": 6}, "kernel_size must be odd"),
+        ({"kernel_size": 0}, "kernel_size"),
+        ({"depth": 1}, "depth"),
+    ],
+)
+def test_bad_arguments_raise_value_error(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        win5rb(**arguments)
