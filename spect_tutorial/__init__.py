@@ -68,6 +68,7 @@ _PUBLIC: dict[str, str] = {
     "PolarMap": "polar",
     "show_polar_map": "polar",
     "win5rb": "model",
+    "wall_thickness": "metrics",
     "denoise": "inference",
     "load_pretrained": "weights",
     "save_weights": "weights",
@@ -126,6 +127,7 @@ __all__ = [
     "simulate_study",
     "split_counts",
     "ssim",
+    "wall_thickness",
     "win5rb",
 ]
 
@@ -145,6 +147,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
         profile,
         psnr,
         ssim,
+        wall_thickness,
     )
     from .model import win5rb
     from .noise import (

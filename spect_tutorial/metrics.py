@@ -18,7 +18,8 @@ book's *Conventions* page):
 PSNR and SSIM are scikit-image's (:func:`psnr`, :func:`ssim`), with the data
 range fixed by the reference image. :func:`profile` samples an image along a
 line, for profile curves across the myocardial wall. Every dilation uses the
-6-neighbour (face-connected) structuring element.
+6-neighbour (face-connected) structuring element. The wall thickness lives in
+:mod:`spect_tutorial.thickness` and is re-exported here as :func:`wall_thickness`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import numpy as np
 from scipy import ndimage
 
 from .frame import check_voxel_size_mm, mm_to_index
+from .thickness import WallThickness, wall_thickness
 
 __all__ = [
+    "WallThickness",
     "coefficient_of_variation",
     "defect_ratio",
     "evaluation_region",
@@ -39,6 +42,7 @@ __all__ = [
     "profile",
     "psnr",
     "ssim",
+    "wall_thickness",
 ]
 
 #: Dilation of the defect region excluded from the normal myocardium (voxels).
