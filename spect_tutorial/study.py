@@ -66,6 +66,9 @@ class Study:
         The phantom's LV frame.
     expected : numpy.ndarray
         ``(views, rows, bins)`` expected counts (primary plus scatter, if any).
+    myocardium_expected : numpy.ndarray
+        ``(views, rows, bins)`` expected primary counts from the myocardium alone:
+        what defines the count level (see :func:`spect_tutorial.noise.counts_scale`).
     scatter : numpy.ndarray or None
         ``(views, rows, bins)`` expected scatter counts, when modelled.
     projections : numpy.ndarray
@@ -97,6 +100,7 @@ class Study:
     voxel_size_mm: float
     lv: LVGeometry
     expected: np.ndarray
+    myocardium_expected: np.ndarray
     scatter: np.ndarray | None
     projections: np.ndarray
     recons: np.ndarray
@@ -117,6 +121,7 @@ class _NoiseFree:
     """What does not depend on the count level or the noise: cached per phantom."""
 
     primary: np.ndarray  # expected primary projections, activity units
+    myocardium: np.ndarray  # expected primary projections of the myocardium alone
     scatter: np.ndarray | None  # expected scatter projections, activity units
     scale: float  # counts per activity unit at 100 %
     coarse: Phantom
@@ -189,7 +194,7 @@ def _noise_free(
         attenuation=attenuation,
         resolution=resolution,
     )
-    entry = _NoiseFree(primary, scatter, scale, coarse, system)
+    entry = _NoiseFree(primary, myocardium, scatter, scale, coarse, system)
     _cache[key] = entry
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
@@ -318,6 +323,9 @@ def simulate_study(
         voxel_size_mm=noise_free.system.voxel_size_mm,
         lv=phantom.lv,
         expected=expected.astype(np.float32),
+        myocardium_expected=expected_counts(
+            noise_free.myocardium, scale=noise_free.scale, count_level=count_level
+        ).astype(np.float32),
         scatter=None if scatter is None else scatter.astype(np.float32),
         projections=projections,
         recons=(recons / np.float32(counts_per_unit)).astype(np.float32),

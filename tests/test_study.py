@@ -138,3 +138,22 @@ def test_count_level_explorer_moves_as_taught(phantom):
     assert cov_low > cov_high
     figure = show_count_levels(studies)
     assert len(figure.axes) == 2 * 2 * 2  # two images and two colour bars per level
+
+
+def test_filter_explorer_moves_as_taught(phantom):
+    from spect_tutorial.widgets import FilterExplorer, show_filter_grid
+
+    studies = {level: _study(phantom, count_level=level) for level in (25.0, 100.0)}
+    explorer = FilterExplorer(studies)
+    unfiltered = explorer.current_metrics()
+    explorer.fwhm.value = 15.0  # CoV falls as the FWHM rises
+    smoothed = explorer.current_metrics()
+    assert smoothed["cov"] < unfiltered["cov"]
+    assert "15 mm" in explorer.metrics.value
+    explorer.fwhm.value = 0.0
+    explorer.count_level.value = 25.0  # noise rises as counts fall
+    assert explorer.current_metrics()["nrmse"] > unfiltered["nrmse"]
+    figure = show_filter_grid(studies, fwhms_mm=(0.0, 10.0))
+    assert len(figure.axes) == 2 * 2 + 1
+    with pytest.raises(ValueError, match="max_fwhm_mm"):
+        FilterExplorer(studies, max_fwhm_mm=-1.0)
