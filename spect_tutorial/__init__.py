@@ -68,6 +68,12 @@ _PUBLIC: dict[str, str] = {
     "PolarMap": "polar",
     "show_polar_map": "polar",
     "win5rb": "model",
+    "build_training_set": "datasets",
+    "synthetic_training_set": "datasets",
+    "TrainingConfig": "training",
+    "train_noise2noise": "training",
+    "train_supervised": "training",
+    "train_count_split": "training",
     "wall_thickness": "metrics",
     "denoise": "inference",
     "load_pretrained": "weights",
@@ -88,10 +94,12 @@ __all__ = [
     "SpectGeometry",
     "SpectSystem",
     "Study",
+    "TrainingConfig",
     "Uptake",
     "__version__",
     "add_image_noise",
     "aha17",
+    "build_training_set",
     "butterworth_filter",
     "coefficient_of_variation",
     "counts_scale",
@@ -127,6 +135,10 @@ __all__ = [
     "simulate_study",
     "split_counts",
     "ssim",
+    "synthetic_training_set",
+    "train_count_split",
+    "train_noise2noise",
+    "train_supervised",
     "wall_thickness",
     "win5rb",
 ]
@@ -134,6 +146,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
     from .acquisition import SpectGeometry, SpectSystem, scatter_projections
     from .data import load_shipped_phantom
+    from .datasets import build_training_set, synthetic_training_set
     from .filters import butterworth_filter, gaussian_filter_mm, optimal_fwhm
     from .frame import LVGeometry
     from .inference import denoise
@@ -162,6 +175,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
     from .polar import PolarMap, aha17, polar_map, show_polar_map
     from .recon import mlem, osem
     from .study import Study, simulate_study
+    from .training import (
+        TrainingConfig,
+        train_count_split,
+        train_noise2noise,
+        train_supervised,
+    )
     from .weights import load_pretrained, save_weights
 
 

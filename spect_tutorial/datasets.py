@@ -1,0 +1,1297 @@
+"""Training data for the denoising networks: Noise2Noise pairs and a separate ideal store.
+
+:func:`build_training_set` draws random phantoms, simulates ``K`` independent
+acquisitions of each at every count level, reconstructs them with OSEM
+(:func:`spect_tutorial.study.simulate_study`) and keeps transaxial slices of the
+heart: a crop of ``crop_px`` pixels centred (as far as the volume allows) on the
+LV centre, over the *heart slab*, the slices within ``slab_half_width_mm``
+(60 mm by default) of the LV centre along z. At 6.4 mm that is 19 slices,
+enough for an LV of 7-9 cm and its surroundings, and it keeps the training set
+about the organ the book is about rather than the liver or the empty air.
+
+The result, :class:`TrainingData`, holds two stores that never mix:
+
+* :class:`Noise2NoiseSet`: the noisy slices only. There is no ideal image in
+  it at all, so a trainer that receives it *cannot* use one (a clinic has no
+  noise-free image either). With ``count_splitting=True`` a second
+  :class:`Noise2NoiseSet` holds the two binomial halves of *one* acquisition,
+  reconstructed separately: a Noise2Noise pair from a single scan, at half the
+  counts (Poisson thinning, :func:`spect_tutorial.noise.split_counts`).
+* :class:`IdealStore`: the ideal slices (OSEM of the noise-free projections)
+  and the myocardium mask, for the supervised upper bound and the evaluation.
+
+Normalisation (one rule, no per-exam parameter)
+-----------------------------------------------
+Every slice is divided by the mean of its *whole reconstructed volume*
+(:func:`normalise`). The volume mean is proportional to the counts, so the
+network sees images of mean one at 12.5 % and at 200 %, in counts or in
+relative activity: one model serves every count level. A pair's *target* is
+divided by the *input's* volume mean, so the pair's relative scale is kept; an
+all-zero volume gives zeros, never NaN. :func:`spect_tutorial.inference.denoise`
+applies the same rule.
+
+Pairs and epochs
+----------------
+:func:`epoch_pairs` lists the training pairs ``(phantom, level, slice, i, j)``
+with ``i != j``: realization ``i`` is the input, realization ``j`` the target.
+One epoch visits every (phantom, level, slice, ordered pair) once, in an order
+shuffled from ``(seed, epoch)``; :class:`PairSchedule` cuts that order into
+normalised batches for the trainers of :mod:`spect_tutorial.training`
+(:func:`pair_batches` loops over one epoch's batches).
+The validation phantoms are whole phantoms held out of training (split by
+phantom, so no anatomy is seen on both sides).
+
+Cache
+-----
+Simulating a set takes seconds to minutes per phantom, so the arrays are
+cached in ``cache_dir`` (default ``.cache/training``, git-ignored) under a
+folder named by a hash of every parameter: ``data.npz`` (read with
+``allow_pickle=False``) and ``manifest.json`` (parameters, the seed of every
+phantom and of its noise, the validation phantoms, the phantoms' drawn
+parameters, the package version). A later call with the same parameters
+reloads it; any changed parameter gives a new folder.
+
+This module builds numpy arrays only: it never imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .acquisition import SpectGeometry
+from .frame import mm_to_index
+from .io import write_file_atomically
+from .noise import STANDARD_COUNT_LEVELS, realization_seed, split_counts
+
+__all__ = [
+    "DEFAULT_SLAB_HALF_WIDTH_MM",
+    "PAIR_COLUMNS",
+    "IdealStore",
+    "Noise2NoiseSet",
+    "PairSchedule",
+    "TrainingData",
+    "build_training_set",
+    "epoch_pairs",
+    "gather_pairs",
+    "heart_box",
+    "normalise",
+    "pair_batches",
+    "synthetic_training_set",
+    "training_seeds",
+    "volume_mean",
+]
+
+#: Half-width of the heart slab along z in mm: slices within +-60 mm of the LV centre.
+DEFAULT_SLAB_HALF_WIDTH_MM = 60.0
+
+# Version of the cache layout: bump it when the arrays or their meaning change.
+_CACHE_FORMAT = 1
+# First word of the spawn keys of the training seeds ("TRAN" in ASCII), keeping
+# them apart from the noise streams of realization_seed and from SeedSequence.spawn.
+_TRAINING_STREAM_KEY = 0x5452414E
+_PHANTOM, _NOISE, _SPLIT = 0, 1, 2
+# Columns of the pair arrays.
+PAIR_COLUMNS = ("phantom", "level", "slice", "input", "target")
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _check_pair_of_ints(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{name} must be (height, width) in pixels, got {value!r}")
+    return (
+        _positive_int(value[0], f"{name}[0]", minimum),
+        _positive_int(value[1], f"{name}[1]", minimum),
+    )
+
+
+def _check_split(split: Any) -> str:
+    if split not in ("train", "validation"):
+        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    return split
+
+
+# ---------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------
+
+
+def volume_mean(volume: Any) -> float:
+    """Mean over every voxel of a volume (float64 accumulation).
+
+    Parameters
+    ----------
+    volume : array_like
+        A reconstructed volume ``(z, y, x)`` in any units.
+
+    Returns
+    -------
+    float
+        The mean; the normalising scale of :func:`normalise`.
+
+    Examples
+    --------
+    >>> volume_mean(np.full((2, 3, 3), 4.0, dtype=np.float32))
+    4.0
+    """
+    return float(np.mean(np.asarray(volume), dtype=np.float64))
+
+
+def normalise(images: Any, mean: float) -> np.ndarray:
+    """Divide images by a volume mean; a zero mean gives zeros, never NaN.
+
+    Parameters
+    ----------
+    images : array_like
+        A volume or slices of it, any shape.
+    mean : float
+        The *input's* volume mean (:func:`volume_mean`), >= 0 and finite. Use
+        the input's mean for its target too, so a pair keeps its relative scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``images / mean`` (zeros where ``mean == 0``).
+
+    Raises
+    ------
+    ValueError
+        If ``mean`` is negative or not finite.
+
+    Notes
+    -----
+    The volume mean grows in proportion to the counts, so
+    ``normalise(c * f, volume_mean(c * f)) == normalise(f, volume_mean(f))``
+    for any ``c > 0``: one network serves every count level and every unit,
+    with no parameter set per exam.
+
+    Examples
+    --------
+    >>> volume = np.array([[1.0, 3.0]], dtype=np.float32)
+    >>> normalise(volume, volume_mean(volume))
+    array([[0.5, 1.5]], dtype=float32)
+    >>> normalise(np.zeros(2), 0.0)
+    array([0., 0.], dtype=float32)
+    """
+    mean = float(mean)
+    if not math.isfinite(mean) or mean < 0:
+        raise ValueError(f"mean must be a finite number >= 0, got {mean!r}")
+    values = np.asarray(images)
+    if mean == 0.0:
+        return np.zeros(values.shape, dtype=np.float32)
+    return (values.astype(np.float64) / mean).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# The stores
+# ---------------------------------------------------------------------------
+
+
+def _split_phantoms(validation: np.ndarray, split: str) -> np.ndarray:
+    mask = validation if _check_split(split) == "validation" else ~validation
+    return np.flatnonzero(mask)
+
+
+@dataclass(frozen=True, eq=False)
+class Noise2NoiseSet:
+    """Noisy reconstructions for Noise2Noise training: no ideal image, by construction.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        float32 ``(phantoms, levels, K, slices, height, width)`` transaxial
+        slices of the heart, in the reconstruction's units (relative activity
+        for simulated data).
+    means : numpy.ndarray
+        float64 ``(phantoms, levels, K)`` mean of each *whole* reconstructed
+        volume: the normalising scale (:func:`normalise`).
+    count_levels : tuple of float
+        Count level of each level index, percent of the acquisition.
+    validation : numpy.ndarray
+        bool ``(phantoms,)``: held-out phantoms (validation loss, early stopping).
+    voxel_size_mm : float
+        Pixel size of the slices in mm.
+    phantom_seeds : tuple of int
+        Seed of each phantom (:func:`spect_tutorial.phantom.random_phantom`).
+    origins : numpy.ndarray
+        int ``(phantoms, 3)``: ``(z, y, x)`` index of the first voxel of each
+        crop box in its reconstructed volume.
+    kind : str
+        ``"repeated"`` (K independent acquisitions) or ``"count_split"`` (the two
+        binomial halves of one acquisition, ``K = 2``).
+    count_fraction : float
+        Counts of each image relative to ``count_levels``: 1 for repeated
+        acquisitions, 0.5 for the halves of a count split.
+    """
+
+    images: np.ndarray
+    means: np.ndarray
+    count_levels: tuple[float, ...]
+    validation: np.ndarray
+    voxel_size_mm: float
+    phantom_seeds: tuple[int, ...] = ()
+    origins: np.ndarray | None = None
+    kind: str = "repeated"
+    count_fraction: float = 1.0
+    _fingerprint: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images)
+        if images.ndim != 6:
+            raise ValueError(
+                "images must be (phantoms, levels, K, slices, height, width), "
+                f"got shape {images.shape}"
+            )
+        if images.dtype != np.float32:
+            raise ValueError(f"images must be float32, got {images.dtype}")
+        if images.shape[2] < 2:
+            raise ValueError(
+                f"Noise2Noise needs K >= 2 realizations per level, got K = {images.shape[2]}"
+            )
+        if np.shape(self.means) != images.shape[:3]:
+            raise ValueError(
+                f"means must have shape {images.shape[:3]} (phantoms, levels, K), "
+                f"got {np.shape(self.means)}"
+            )
+        if len(self.count_levels) != images.shape[1]:
+            raise ValueError(
+                f"count_levels must list {images.shape[1]} levels, got {self.count_levels!r}"
+            )
+        validation = np.asarray(self.validation)
+        if validation.shape != (images.shape[0],) or validation.dtype != bool:
+            raise ValueError(f"validation must be a bool array of shape ({images.shape[0]},)")
+        if self.kind not in ("repeated", "count_split"):
+            raise ValueError(f"kind must be 'repeated' or 'count_split', got {self.kind!r}")
+        if not np.all(np.isfinite(self.means)) or np.any(np.asarray(self.means) < 0):
+            raise ValueError("means must be finite and >= 0")
+
+    @property
+    def n_phantoms(self) -> int:
+        """Number of phantoms (training and validation)."""
+        return int(self.images.shape[0])
+
+    @property
+    def n_realizations(self) -> int:
+        """Realizations per phantom and level (``K``)."""
+        return int(self.images.shape[2])
+
+    @property
+    def n_slices(self) -> int:
+        """Slices per phantom (the heart slab)."""
+        return int(self.images.shape[3])
+
+    @property
+    def slice_shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the slices in pixels."""
+        return int(self.images.shape[4]), int(self.images.shape[5])
+
+    def phantoms(self, split: str = "train") -> np.ndarray:
+        """Indices of the phantoms of ``split`` (``"train"`` or ``"validation"``)."""
+        return _split_phantoms(np.asarray(self.validation), split)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the arrays and split: identifies the data a checkpoint was trained on."""
+        if not self._fingerprint:
+            digest = hashlib.sha256()
+            for array in (self.images, np.asarray(self.means, np.float64), self.validation):
+                digest.update(str(array.shape).encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(json.dumps([self.kind, list(self.count_levels)]).encode())
+            self._fingerprint.append(digest.hexdigest())
+        return self._fingerprint[0]
+
+
+@dataclass(frozen=True, eq=False)
+class IdealStore:
+    """Ideal (noise-free OSEM) slices: the supervised targets and the evaluation reference.
+
+    Kept apart from :class:`Noise2NoiseSet` so that a Noise2Noise trainer
+    never receives an ideal image.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        float32 ``(phantoms, slices, height, width)`` ideal slices, the same
+        crops as the noisy slices. OSEM is scale-equivariant, so one ideal
+        image serves every count level (in relative activity units).
+    myocardium : numpy.ndarray
+        bool ``(phantoms, slices, height, width)`` myocardium mask of the crops.
+    validation : numpy.ndarray
+        bool ``(phantoms,)``, as in the matching :class:`Noise2NoiseSet`.
+    voxel_size_mm : float
+        Pixel size in mm.
+    has_defect : numpy.ndarray
+        bool ``(phantoms,)``: the phantom has a perfusion defect.
+    origins : numpy.ndarray or None
+        ``(phantoms, 3)`` crop origins, as in the matching set.
+    """
+
+    images: np.ndarray
+    myocardium: np.ndarray
+    validation: np.ndarray
+    voxel_size_mm: float
+    has_defect: np.ndarray | None = None
+    origins: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.images) != 4:
+            raise ValueError(
+                f"images must be (phantoms, slices, height, width), got {np.shape(self.images)}"
+            )
+        if np.shape(self.myocardium) != np.shape(self.images):
+            raise ValueError("myocardium must have the shape of images")
+
+    def matches(self, dataset: Noise2NoiseSet) -> bool:
+        """Whether this store describes the same phantoms, slices and split as ``dataset``."""
+        return (
+            self.images.shape[0] == dataset.n_phantoms
+            and self.images.shape[1] == dataset.n_slices
+            and tuple(self.images.shape[2:]) == dataset.slice_shape
+            and bool(np.array_equal(self.validation, dataset.validation))
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """What :func:`build_training_set` returns.
+
+    Attributes
+    ----------
+    noise2noise : Noise2NoiseSet
+        K independent acquisitions per phantom and level (no ideal image).
+    reference : IdealStore
+        The ideal slices (supervised targets, evaluation).
+    count_split : Noise2NoiseSet or None
+        The two binomial halves of one acquisition per phantom and level
+        (``count_splitting=True``), at half counts.
+    manifest : dict
+        Parameters, seeds and provenance (also ``manifest.json`` in the cache).
+    path : pathlib.Path or None
+        The cache folder, if any.
+    """
+
+    noise2noise: Noise2NoiseSet
+    reference: IdealStore
+    count_split: Noise2NoiseSet | None
+    manifest: dict[str, Any]
+    path: Path | None = None
+
+
+# ---------------------------------------------------------------------------
+# Seeds, crops
+# ---------------------------------------------------------------------------
+
+
+def _derived_seed(seed: int, index: int, stream: int) -> int:
+    sequence = np.random.SeedSequence(seed, spawn_key=(_TRAINING_STREAM_KEY, index, stream))
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def training_seeds(seed: int, n_phantoms: int) -> dict[str, list[int]]:
+    """The seeds of every phantom of a training set, derived from one seed.
+
+    Parameters
+    ----------
+    seed : int
+        The training set's seed (>= 0).
+    n_phantoms : int
+        Number of phantoms (>= 1).
+
+    Returns
+    -------
+    dict
+        ``"phantom"``: the seed of :func:`~spect_tutorial.phantom.random_phantom`
+        for each phantom; ``"noise"``: the noise seed of
+        :func:`~spect_tutorial.study.simulate_study`; ``"split"``: the seed of
+        the count split. Lists of ``n_phantoms`` ints in ``[0, 2**32)``.
+
+    Notes
+    -----
+    Phantom ``i`` uses ``SeedSequence(seed, spawn_key=(0x5452414E, i, stream))``
+    (``"TRAN"``), so its seeds do not depend on ``n_phantoms``: a larger set
+    extends a smaller one. Held-out evaluation seeds must be disjoint from the
+    ``"phantom"`` list (science.md section 8); compare them with it.
+
+    Examples
+    --------
+    >>> training_seeds(0, 3)["phantom"] == training_seeds(0, 5)["phantom"][:3]
+    True
+    """
+    seed = _check_seed(seed)
+    n_phantoms = _positive_int(n_phantoms, "n_phantoms")
+    return {
+        name: [_derived_seed(seed, index, stream) for index in range(n_phantoms)]
+        for name, stream in (("phantom", _PHANTOM), ("noise", _NOISE), ("split", _SPLIT))
+    }
+
+
+def heart_box(
+    shape: tuple[int, int, int],
+    center_mm: Sequence[float],
+    voxel_size_mm: float,
+    *,
+    crop_px: tuple[int, int] | None,
+    slab_half_width_mm: float | None,
+) -> tuple[slice, slice, slice]:
+    """The ``(z, y, x)`` slices of the heart crop in a reconstructed volume.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(z, y, x)`` shape of the volume.
+    center_mm : sequence of float
+        LV centre ``(x, y, z)`` in mm (``LVGeometry.center_mm``).
+    voxel_size_mm : float
+        Voxel edge in mm.
+    crop_px : tuple of int or None
+        ``(height, width)`` of the transaxial crop; ``None``: whole slices.
+    slab_half_width_mm : float or None
+        Keep the ``2 * floor(w / voxel) + 1`` slices centred on the LV centre's
+        slice (those within ``w`` mm of it); ``None``: every slice.
+
+    Returns
+    -------
+    tuple of slice
+        The box, centred on the LV centre as far as the volume allows: a box
+        that would leave the volume is shifted inside it (never padded).
+
+    Raises
+    ------
+    ValueError
+        If the crop or slab is larger than the volume.
+
+    Examples
+    --------
+    >>> heart_box((32, 32, 32), (0.0, 0.0, 0.0), 12.8, crop_px=(8, 8), slab_half_width_mm=30)
+    (slice(14, 19, None), slice(12, 20, None), slice(12, 20, None))
+    """
+    centre = mm_to_index(np.asarray(center_mm, dtype=np.float64), shape, voxel_size_mm)
+    if slab_half_width_mm is None:
+        size_z = shape[0]
+    else:
+        if not math.isfinite(slab_half_width_mm) or slab_half_width_mm < 0:
+            raise ValueError(
+                f"slab_half_width_mm must be a finite length >= 0 mm, got {slab_half_width_mm!r}"
+            )
+        size_z = 2 * math.floor(slab_half_width_mm / voxel_size_mm + 1e-9) + 1
+    height, width = (shape[1], shape[2]) if crop_px is None else crop_px
+    boxes = []
+    for axis, size in enumerate((size_z, height, width)):
+        if size > shape[axis]:
+            name = "slab" if axis == 0 else "crop_px"
+            raise ValueError(
+                f"the {name} ({size} voxels along axis {axis}) is larger than the volume "
+                f"({shape[axis]} voxels); choose a smaller one"
+            )
+        start = round(float(centre[axis]) - (size - 1) / 2.0)
+        start = min(max(start, 0), shape[axis] - size)
+        boxes.append(slice(start, start + size))
+    return boxes[0], boxes[1], boxes[2]
+
+
+# ---------------------------------------------------------------------------
+# Building and caching
+# ---------------------------------------------------------------------------
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain JSON types (tuples -> lists, numpy scalars -> Python numbers)."""
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _parameters(**values: Any) -> dict[str, Any]:
+    from . import __version__
+
+    return _json_ready({"cache_format": _CACHE_FORMAT, "package_version": __version__, **values})
+
+
+def _cache_key(parameters: Mapping[str, Any]) -> str:
+    text = json.dumps(parameters, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _validation_mask(n_phantoms: int, validation_fraction: float) -> np.ndarray:
+    if not math.isfinite(validation_fraction) or not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    n_validation = round(validation_fraction * n_phantoms)
+    if validation_fraction > 0:
+        n_validation = max(n_validation, 1)
+        if n_validation >= n_phantoms:
+            raise ValueError(
+                f"validation_fraction={validation_fraction} of {n_phantoms} phantoms leaves "
+                "none for training; use more phantoms or validation_fraction=0"
+            )
+    mask = np.zeros(n_phantoms, dtype=bool)
+    if n_validation:
+        mask[n_phantoms - n_validation :] = True  # phantoms are i.i.d.: the last ones
+    return mask
+
+
+def _save_cache(folder: Path, arrays: Mapping[str, np.ndarray], manifest: Mapping) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(
+        folder / "data.npz", lambda handle: np.savez(handle, **arrays), overwrite=True
+    )
+    text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
+    # The manifest is written last: its presence marks a complete cache entry.
+    write_file_atomically(
+        folder / "manifest.json",
+        lambda handle: handle.write((text + "\n").encode("utf-8")),
+        overwrite=True,
+    )
+
+
+def _load_cache(folder: Path, parameters: Mapping) -> tuple[dict, dict] | None:
+    manifest_path, data_path = folder / "manifest.json", folder / "data.npz"
+    if not (manifest_path.is_file() and data_path.is_file()):
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("parameters") != parameters:
+        return None
+    try:
+        with np.load(data_path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None  # damaged: simulate again (and overwrite it)
+    return arrays, manifest
+
+
+def _stores(
+    arrays: Mapping[str, np.ndarray],
+    *,
+    count_levels: tuple[float, ...],
+    voxel_size_mm: float,
+    phantom_seeds: tuple[int, ...],
+) -> tuple[Noise2NoiseSet, IdealStore, Noise2NoiseSet | None]:
+    validation = arrays["validation"].astype(bool)
+    origins = arrays["origins"].astype(np.int64)
+    noisy = Noise2NoiseSet(
+        images=arrays["noisy"].astype(np.float32, copy=False),
+        means=arrays["noisy_means"].astype(np.float64),
+        count_levels=count_levels,
+        validation=validation,
+        voxel_size_mm=voxel_size_mm,
+        phantom_seeds=phantom_seeds,
+        origins=origins,
+    )
+    reference = IdealStore(
+        images=arrays["ideal"].astype(np.float32, copy=False),
+        myocardium=arrays["myocardium"].astype(bool),
+        validation=validation,
+        voxel_size_mm=voxel_size_mm,
+        has_defect=arrays["has_defect"].astype(bool),
+        origins=origins,
+    )
+    split = None
+    if "halves" in arrays:
+        split = Noise2NoiseSet(
+            images=arrays["halves"].astype(np.float32, copy=False),
+            means=arrays["halves_means"].astype(np.float64),
+            count_levels=count_levels,
+            validation=validation,
+            voxel_size_mm=voxel_size_mm,
+            phantom_seeds=phantom_seeds,
+            origins=origins,
+            kind="count_split",
+            count_fraction=0.5,
+        )
+    return noisy, reference, split
+
+
+def build_training_set(
+    *,
+    n_phantoms: int,
+    realizations: int = 4,
+    count_levels: Sequence[float] = STANDARD_COUNT_LEVELS,
+    seed: int,
+    validation_fraction: float = 0.25,
+    crop_px: tuple[int, int] | None = (48, 48),
+    slab_half_width_mm: float | None = DEFAULT_SLAB_HALF_WIDTH_MM,
+    count_splitting: bool = False,
+    shape: tuple[int, int, int] = (128, 128, 128),
+    voxel_size_mm: float = 3.2,
+    defect_probability: float = 0.5,
+    geometry: SpectGeometry | None = None,
+    n_iter: int = 4,
+    n_subsets: int = 8,
+    cache_dir: str | Path | None = ".cache/training",
+    progress: bool = False,
+) -> TrainingData:
+    """Simulate (or reload) a training set of noisy heart slices and their ideal images.
+
+    Parameters
+    ----------
+    n_phantoms : int
+        Random phantoms (:func:`~spect_tutorial.phantom.random_phantom`), >= 1.
+    realizations : int, optional
+        Independent acquisitions ``K`` per phantom and count level (>= 2): the
+        ``K (K - 1)`` ordered pairs are the Noise2Noise pairs.
+    count_levels : sequence of float, optional
+        Count levels in percent (default 12.5, 25, 50, 100, 200): one model
+        for every level.
+    seed : int
+        Seed of everything (phantoms, noise, count split), >= 0; see
+        :func:`training_seeds`. Keep it apart from the held-out evaluation seeds.
+    validation_fraction : float, optional
+        Fraction of the phantoms held out for the validation loss, in [0, 1);
+        at least one phantom when > 0 (the last ones: phantoms are i.i.d.).
+    crop_px : tuple of int or None, optional
+        ``(height, width)`` of the transaxial crop around the LV centre
+        (48 x 48 pixels = 307 mm at 6.4 mm); ``None`` keeps whole slices.
+    slab_half_width_mm : float or None, optional
+        Keep the slices within this distance of the LV centre along z (60 mm:
+        19 slices at 6.4 mm); ``None`` keeps every slice.
+    count_splitting : bool, optional
+        Also keep, per phantom and level, the two binomial halves of
+        realization 0 reconstructed separately (``TrainingData.count_split``).
+    shape, voxel_size_mm, defect_probability : optional
+        Phantom grid and defect probability (128^3 at 3.2 mm: twice as fine as
+        the 6.4 mm reconstruction, against the inverse crime).
+    geometry : SpectGeometry, optional
+        Camera and orbit (ASNC defaults: 64 views, 6.4 mm bins).
+    n_iter, n_subsets : int, optional
+        OSEM settings (4 x 8).
+    cache_dir : str or path or None, optional
+        Cache folder (``None``: no cache). A relative path is relative to the
+        current directory; ``.cache/`` is git-ignored.
+    progress : bool, optional
+        Print one line per phantom.
+
+    Returns
+    -------
+    TrainingData
+
+    Raises
+    ------
+    ValueError
+        For out-of-range parameters, or a crop or slab larger than the volume.
+
+    Notes
+    -----
+    Memory: ``4 n_phantoms L K S H W`` bytes for the noisy slices (about
+    3.5 MB per phantom with the defaults: 5 levels, K = 4, 19 slices, 48 x 48),
+    half as much again with ``count_splitting``. Time: about 27 s per phantom
+    with the defaults and the count split on one CPU core (5 levels x 4
+    realizations), so 24 phantoms take about 11 minutes, once: later calls
+    reload the cache in about a second.
+
+    Examples
+    --------
+    >>> from spect_tutorial.acquisition import SpectGeometry
+    >>> data = build_training_set(
+    ...     n_phantoms=2, realizations=2, count_levels=(50,), seed=0, crop_px=(16, 16),
+    ...     shape=(64, 64, 64), voxel_size_mm=6.4, cache_dir=None,
+    ...     geometry=SpectGeometry(n_views=32, n_bins=32, bin_size_mm=12.8),
+    ... )  # doctest: +SKIP
+    >>> data.noise2noise.images.shape  # doctest: +SKIP
+    (2, 1, 2, 9, 16, 16)
+    """
+    from .phantom import random_phantom
+    from .recon import osem
+    from .study import simulate_study
+
+    n_phantoms = _positive_int(n_phantoms, "n_phantoms")
+    realizations = _positive_int(realizations, "realizations", minimum=2)
+    seed = _check_seed(seed)
+    if isinstance(count_levels, str | bytes) or not isinstance(count_levels, Sequence):
+        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
+    levels = tuple(float(level) for level in count_levels)
+    if not levels or any(not math.isfinite(level) or level <= 0 for level in levels):
+        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}")
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"count_levels must be distinct, got {count_levels!r}")
+    validation = _validation_mask(n_phantoms, float(validation_fraction))
+    crop = None if crop_px is None else _check_pair_of_ints(crop_px, "crop_px")
+    geometry = geometry if geometry is not None else SpectGeometry()
+    shape = tuple(_positive_int(size, "shape") for size in shape)
+    if len(shape) != 3:
+        raise ValueError(f"shape must be (z, y, x), got {shape!r}")
+    seeds = training_seeds(seed, n_phantoms)
+    parameters = _parameters(
+        n_phantoms=n_phantoms,
+        realizations=realizations,
+        count_levels=levels,
+        seed=seed,
+        validation_fraction=float(validation_fraction),
+        crop_px=crop,
+        slab_half_width_mm=None if slab_half_width_mm is None else float(slab_half_width_mm),
+        count_splitting=bool(count_splitting),
+        shape=shape,
+        voxel_size_mm=float(voxel_size_mm),
+        defect_probability=float(defect_probability),
+        geometry=asdict(geometry),
+        n_iter=int(n_iter),
+        n_subsets=int(n_subsets),
+    )
+    folder = None if cache_dir is None else Path(cache_dir) / _cache_key(parameters)
+    if folder is not None:
+        cached = _load_cache(folder, parameters)
+        if cached is not None:
+            arrays, manifest = cached
+            manifest["loaded_from_cache"] = True
+            noisy, reference, split = _stores(
+                arrays,
+                count_levels=levels,
+                voxel_size_mm=float(manifest["reconstruction_voxel_size_mm"]),
+                phantom_seeds=tuple(seeds["phantom"]),
+            )
+            if progress:
+                print(f"training set loaded from {folder}")
+            return TrainingData(noisy, reference, split, manifest, folder)
+
+    started = time.perf_counter()
+    noisy_slices, noisy_means, ideal_slices, myocardium_slices = [], [], [], []
+    halves_slices, halves_means, origins, has_defect, phantom_parameters = [], [], [], [], []
+    recon_voxel_mm = None
+    for index in range(n_phantoms):
+        tic = time.perf_counter()
+        phantom = random_phantom(
+            seed=seeds["phantom"][index],
+            shape=shape,
+            voxel_size_mm=voxel_size_mm,
+            defect_probability=defect_probability,
+        )
+        phantom_parameters.append(_json_ready(phantom.parameters))
+        per_level, per_level_means, per_level_halves, per_level_halves_means = [], [], [], []
+        box = None
+        for level in levels:
+            study = simulate_study(
+                phantom,
+                count_level=level,
+                n_realizations=realizations,
+                seed=seeds["noise"][index],
+                geometry=geometry,
+                n_iter=n_iter,
+                n_subsets=n_subsets,
+            )
+            if box is None:
+                recon_voxel_mm = float(study.voxel_size_mm)
+                box = heart_box(
+                    study.ideal.shape,
+                    study.lv.center_mm,
+                    recon_voxel_mm,
+                    crop_px=crop,
+                    slab_half_width_mm=slab_half_width_mm,
+                )
+                ideal_slices.append(study.ideal[box])
+                myocardium_slices.append(study.myocardium_mask[box])
+                origins.append([part.start for part in box])
+                has_defect.append(study.defect_mask is not None and bool(study.defect_mask.any()))
+            per_level.append(study.recons[(slice(None), *box)])
+            per_level_means.append([volume_mean(volume) for volume in study.recons])
+            if count_splitting:
+                first, second = split_counts(
+                    study.projections[0],
+                    0.5,
+                    seed=realization_seed(seeds["split"][index], level),
+                )
+                halves = osem(
+                    np.stack([first, second]), study.system, n_iter=n_iter, n_subsets=n_subsets
+                ) / np.float32(0.5 * study.counts_per_unit)
+                per_level_halves.append(halves[(slice(None), *box)])
+                per_level_halves_means.append([volume_mean(volume) for volume in halves])
+        noisy_slices.append(per_level)
+        noisy_means.append(per_level_means)
+        if count_splitting:
+            halves_slices.append(per_level_halves)
+            halves_means.append(per_level_halves_means)
+        if progress:
+            print(
+                f"phantom {index + 1}/{n_phantoms} (seed {seeds['phantom'][index]}): "
+                f"{len(levels)} levels x {realizations} realizations in "
+                f"{time.perf_counter() - tic:.1f} s",
+                flush=True,
+            )
+    arrays = {
+        "noisy": np.asarray(noisy_slices, dtype=np.float32),
+        "noisy_means": np.asarray(noisy_means, dtype=np.float64),
+        "ideal": np.asarray(ideal_slices, dtype=np.float32),
+        "myocardium": np.asarray(myocardium_slices, dtype=bool),
+        "validation": validation,
+        "origins": np.asarray(origins, dtype=np.int64),
+        "has_defect": np.asarray(has_defect, dtype=bool),
+    }
+    if count_splitting:
+        arrays["halves"] = np.asarray(halves_slices, dtype=np.float32)
+        arrays["halves_means"] = np.asarray(halves_means, dtype=np.float64)
+    manifest = {
+        "parameters": parameters,
+        "phantom_seeds": seeds["phantom"],
+        "noise_seeds": seeds["noise"],
+        "split_seeds": seeds["split"] if count_splitting else None,
+        "validation_phantoms": np.flatnonzero(validation).tolist(),
+        "reconstruction_voxel_size_mm": recon_voxel_mm,
+        "slices": int(arrays["noisy"].shape[3]),
+        "slice_shape_px": list(arrays["noisy"].shape[4:]),
+        "normalisation": "divide by the mean of the input's whole reconstructed volume",
+        "phantoms": phantom_parameters,
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    manifest = _json_ready(manifest)
+    if folder is not None:
+        _save_cache(folder, arrays, manifest)
+    manifest["loaded_from_cache"] = False
+    noisy, reference, split = _stores(
+        arrays,
+        count_levels=levels,
+        voxel_size_mm=float(recon_voxel_mm),
+        phantom_seeds=tuple(seeds["phantom"]),
+    )
+    return TrainingData(noisy, reference, split, manifest, folder)
+
+
+# ---------------------------------------------------------------------------
+# A fast synthetic set (tests, first demonstrations)
+# ---------------------------------------------------------------------------
+
+
+def _blob_image(rng: np.random.Generator, n_slices: int, size: tuple[int, int]) -> np.ndarray:
+    z, y, x = np.meshgrid(
+        np.arange(n_slices), np.arange(size[0]), np.arange(size[1]), indexing="ij"
+    )
+    image = np.full((n_slices, *size), 0.1)
+    for _ in range(4):
+        centre = rng.uniform([0, 0, 0], [n_slices, size[0], size[1]])
+        width = rng.uniform(1.5, 4.0)
+        amplitude = rng.uniform(0.5, 2.0)
+        distance2 = (z - centre[0]) ** 2 / 4.0 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2
+        image += amplitude * np.exp(-distance2 / (2 * width**2))
+    # A ring: a myocardium-like wall.
+    ring_radius = rng.uniform(0.2, 0.35) * min(size)
+    radius = np.hypot(y - size[0] / 2, x - size[1] / 2)
+    image += 1.5 * np.exp(-((radius - ring_radius) ** 2) / (2 * 1.2**2))
+    return image
+
+
+def synthetic_training_set(
+    *,
+    n_phantoms: int = 6,
+    realizations: int = 3,
+    count_levels: Sequence[float] = (25.0, 100.0),
+    n_slices: int = 4,
+    slice_shape: tuple[int, int] = (24, 24),
+    counts_per_unit: float = 20.0,
+    validation_fraction: float = 0.34,
+    seed: int = 0,
+) -> TrainingData:
+    """A tiny synthetic training set: smooth blobs and a ring plus Poisson noise.
+
+    No phantom, projector or OSEM: each "volume" is a stack of smooth images
+    (Gaussian blobs and a myocardium-like ring) with Poisson noise drawn in the
+    image domain. Seconds to build, for tests and a first demonstration of
+    Noise2Noise; the conclusions of the book come from :func:`build_training_set`.
+
+    Parameters
+    ----------
+    n_phantoms, realizations, count_levels, validation_fraction, seed
+        As for :func:`build_training_set`.
+    n_slices : int, optional
+        Slices per volume.
+    slice_shape : tuple of int, optional
+        ``(height, width)`` in pixels.
+    counts_per_unit : float, optional
+        Expected counts per unit of image value at 100 % (image values are
+        about 0.1-3).
+
+    Returns
+    -------
+    TrainingData
+        With ``reference.images`` the noise-free images; no cache.
+
+    Examples
+    --------
+    >>> data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=2)
+    >>> data.noise2noise.images.shape
+    (3, 2, 2, 2, 24, 24)
+    """
+    n_phantoms = _positive_int(n_phantoms, "n_phantoms")
+    realizations = _positive_int(realizations, "realizations", minimum=2)
+    n_slices = _positive_int(n_slices, "n_slices")
+    size = _check_pair_of_ints(slice_shape, "slice_shape")
+    levels = tuple(float(level) for level in count_levels)
+    validation = _validation_mask(n_phantoms, float(validation_fraction))
+    seeds = training_seeds(_check_seed(seed), n_phantoms)
+    clean_images, noisy, means = [], [], []
+    for index in range(n_phantoms):
+        clean = _blob_image(np.random.default_rng(seeds["phantom"][index]), n_slices, size)
+        clean_images.append(clean)
+        per_level, per_level_means = [], []
+        for level in levels:
+            scale = counts_per_unit * level / 100.0
+            rng = np.random.default_rng(realization_seed(seeds["noise"][index], level))
+            draws = rng.poisson(clean * scale, size=(realizations, *clean.shape)) / scale
+            per_level.append(draws)
+            per_level_means.append([volume_mean(volume) for volume in draws])
+        noisy.append(per_level)
+        means.append(per_level_means)
+    ideal = np.asarray(clean_images, dtype=np.float32)
+    dataset = Noise2NoiseSet(
+        images=np.asarray(noisy, dtype=np.float32),
+        means=np.asarray(means, dtype=np.float64),
+        count_levels=levels,
+        validation=validation,
+        voxel_size_mm=6.4,
+        phantom_seeds=tuple(seeds["phantom"]),
+    )
+    reference = IdealStore(
+        images=ideal,
+        myocardium=ideal > 1.0,
+        validation=validation,
+        voxel_size_mm=6.4,
+        has_defect=np.zeros(n_phantoms, dtype=bool),
+    )
+    manifest = {
+        "parameters": {"synthetic": True, "n_phantoms": n_phantoms, "seed": seed},
+        "phantom_seeds": seeds["phantom"],
+        "noise_seeds": seeds["noise"],
+        "validation_phantoms": np.flatnonzero(validation).tolist(),
+        "reconstruction_voxel_size_mm": 6.4,
+    }
+    return TrainingData(dataset, reference, None, _json_ready(manifest), None)
+
+
+# ---------------------------------------------------------------------------
+# Pairs, epochs and batches
+# ---------------------------------------------------------------------------
+
+
+def _all_pairs(dataset: Noise2NoiseSet, split: str) -> np.ndarray:
+    phantoms = dataset.phantoms(split)
+    k = dataset.n_realizations
+    inputs, targets = np.nonzero(~np.eye(k, dtype=bool))
+    grid = np.meshgrid(
+        phantoms,
+        np.arange(len(dataset.count_levels)),
+        np.arange(dataset.n_slices),
+        np.arange(inputs.size),
+        indexing="ij",
+    )
+    flat = [axis.ravel() for axis in grid]
+    pairs = np.stack([flat[0], flat[1], flat[2], inputs[flat[3]], targets[flat[3]]], axis=1)
+    return pairs.astype(np.int64)
+
+
+def _pass_rng(seed: int, split: str, epoch: int) -> np.random.Generator:
+    # The stream of an epoch (a pass over the pairs) derives from (seed, split, epoch):
+    # "seed + epoch" without collisions between (seed 1, epoch 0) and (seed 0, epoch 1).
+    return np.random.default_rng([seed, 0 if split == "train" else 1, epoch])
+
+
+def epoch_pairs(
+    dataset: Noise2NoiseSet, *, split: str = "train", seed: int, epoch: int
+) -> np.ndarray:
+    """Every training pair of one epoch, in that epoch's shuffled order.
+
+    Parameters
+    ----------
+    dataset : Noise2NoiseSet
+        The noisy slices.
+    split : {"train", "validation"}, optional
+        Pairs of the training or of the held-out phantoms.
+    seed : int
+        Training seed (>= 0).
+    epoch : int
+        Epoch number from 0; each epoch has its own order.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``(n_pairs, 5)``, columns ``(phantom, level, slice, input,
+        target)`` (:data:`PAIR_COLUMNS`): every (phantom of the split, level,
+        slice, ordered realization pair ``input != target``) exactly once,
+        ``n_pairs = P L S K (K - 1)``.
+
+    Examples
+    --------
+    >>> data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=2)
+    >>> epoch_pairs(data.noise2noise, seed=0, epoch=0).shape  # 2 phantoms x 2 x 2 x 2
+    (16, 5)
+    """
+    seed = _check_seed(seed)
+    epoch = _check_seed(epoch, "epoch")
+    pairs = _all_pairs(dataset, split)
+    return pairs[_pass_rng(seed, split, epoch).permutation(len(pairs))]
+
+
+def gather_pairs(
+    dataset: Noise2NoiseSet,
+    pairs: np.ndarray,
+    *,
+    reference: IdealStore | None = None,
+    crop_px: tuple[int, int] | None = None,
+    offsets: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised input and target images of some pairs.
+
+    Parameters
+    ----------
+    dataset : Noise2NoiseSet
+        The noisy slices.
+    pairs : numpy.ndarray
+        ``(B, 5)`` rows of :func:`epoch_pairs`.
+    reference : IdealStore, optional
+        Supervised training: the target is the ideal slice of the input's
+        phantom and slice (the ``target`` column is ignored). Default: the
+        target is realization ``target`` (Noise2Noise).
+    crop_px : tuple of int, optional
+        Cut ``(height, width)`` patches, at ``offsets``.
+    offsets : numpy.ndarray, optional
+        ``(B, 2)`` top-left corners of the patches (with ``crop_px``).
+
+    Returns
+    -------
+    inputs, targets : numpy.ndarray
+        float32 ``(B, height, width, 1)``, both divided by the input's volume mean.
+    """
+    pairs = np.asarray(pairs, dtype=np.int64)
+    phantom, level, slice_, first, second = pairs.T
+    means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
+    scale = np.zeros_like(means)
+    np.divide(1.0, means, out=scale, where=means > 0)
+    inputs = dataset.images[phantom, level, first, slice_]
+    if reference is None:
+        targets = dataset.images[phantom, level, second, slice_]
+    else:
+        targets = reference.images[phantom, slice_]
+    inputs = (inputs * scale[:, None, None]).astype(np.float32)
+    targets = (targets * scale[:, None, None]).astype(np.float32)
+    if crop_px is not None:
+        height, width = crop_px
+        rows = offsets[:, 0, None] + np.arange(height)
+        cols = offsets[:, 1, None] + np.arange(width)
+        batch = np.arange(len(pairs))[:, None, None]
+        inputs = inputs[batch, rows[:, :, None], cols[:, None, :]]
+        targets = targets[batch, rows[:, :, None], cols[:, None, :]]
+    return inputs[..., np.newaxis], targets[..., np.newaxis]
+
+
+class PairSchedule:
+    """Which pairs go into which batch of which epoch: deterministic from the seed.
+
+    Parameters
+    ----------
+    dataset : Noise2NoiseSet
+        The noisy slices.
+    split : {"train", "validation"}
+        Phantoms to draw pairs from.
+    seed : int
+        Training seed.
+    batch_size : int
+        Pairs per batch.
+    steps_per_epoch : int, optional
+        ``None`` (default): an epoch is one pass over every pair, in the order
+        of :func:`epoch_pairs` for that epoch, the last ``n_pairs % batch_size``
+        pairs of the shuffled order left out (a different few each epoch).
+        An int: an epoch is ``steps_per_epoch`` batches taken in turn from
+        consecutive passes (each pass a fresh shuffle), so every pair is still
+        used once per pass, whatever the epoch length.
+    crop_px : tuple of int, optional
+        Random ``(height, width)`` patches of the stored slices, the position
+        drawn per pair and pass from the same seed (input and target share it).
+    reference : IdealStore, optional
+        Supervised targets (see :func:`gather_pairs`); same pairs and order.
+
+    Notes
+    -----
+    ``batch(epoch, step)`` depends only on its arguments, never on earlier
+    calls: a resumed training reproduces the interrupted one exactly, and
+    Keras may prefetch batches in another thread.
+    """
+
+    def __init__(
+        self,
+        dataset: Noise2NoiseSet,
+        *,
+        split: str,
+        seed: int,
+        batch_size: int,
+        steps_per_epoch: int | None = None,
+        crop_px: tuple[int, int] | None = None,
+        reference: IdealStore | None = None,
+    ) -> None:
+        if not isinstance(dataset, Noise2NoiseSet):
+            raise ValueError(f"dataset must be a Noise2NoiseSet, got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.split = _check_split(split)
+        self.seed = _check_seed(seed)
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        if reference is not None:
+            if not isinstance(reference, IdealStore):
+                raise ValueError(
+                    f"reference must be an IdealStore, got {type(reference).__name__}"
+                )
+            if not reference.matches(dataset):
+                raise ValueError("reference does not match the dataset's phantoms and slices")
+        self.reference = reference
+        self.crop_px = None if crop_px is None else _check_pair_of_ints(crop_px, "crop_px")
+        if self.crop_px is not None and any(
+            crop > size for crop, size in zip(self.crop_px, dataset.slice_shape, strict=True)
+        ):
+            raise ValueError(
+                f"crop_px {self.crop_px} is larger than the slices {dataset.slice_shape}"
+            )
+        self._pairs = _all_pairs(dataset, self.split)
+        if len(self._pairs) == 0:
+            raise ValueError(f"the dataset has no {self.split} phantoms")
+        if steps_per_epoch is None:
+            if len(self._pairs) < self.batch_size:
+                raise ValueError(
+                    f"{len(self._pairs)} {self.split} pairs are fewer than one batch of "
+                    f"{self.batch_size}; use a smaller batch_size"
+                )
+            self.steps = len(self._pairs) // self.batch_size
+            self.full_passes = True
+        else:
+            self.steps = _positive_int(steps_per_epoch, "steps_per_epoch")
+            self.full_passes = False
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def n_pairs(self) -> int:
+        """Pairs in one pass (every phantom of the split, level, slice and ordered pair)."""
+        return len(self._pairs)
+
+    def _pass(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        with self._lock:
+            if index not in self._cache:
+                rng = _pass_rng(self.seed, self.split, index)
+                order = self._pairs[rng.permutation(len(self._pairs))]
+                offsets = None
+                if self.crop_px is not None:
+                    high = np.array(self.dataset.slice_shape) - np.array(self.crop_px) + 1
+                    offsets = rng.integers(0, high, size=(len(order), 2))
+                self._cache[index] = (order, offsets)
+            self._cache.move_to_end(index)  # least recently used passes are dropped
+            while len(self._cache) > 4:
+                self._cache.popitem(last=False)
+            return self._cache[index]
+
+    def indices(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pairs ``(B, 5)`` and patch offsets ``(B, 2)`` (or None) of one batch."""
+        epoch = _check_seed(epoch, "epoch")
+        if not 0 <= step < self.steps:
+            raise IndexError(f"step must be in [0, {self.steps}), got {step}")
+        if self.full_passes:
+            order, offsets = self._pass(epoch)
+            part = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            return order[part], None if offsets is None else offsets[part]
+        start = (epoch * self.steps + step) * self.batch_size
+        positions = start + np.arange(self.batch_size)
+        passes, within = np.divmod(positions, len(self._pairs))
+        rows, corners = [], []
+        for pass_index in np.unique(passes):
+            order, offsets = self._pass(int(pass_index))
+            chosen = within[passes == pass_index]
+            rows.append(order[chosen])
+            if offsets is not None:
+                corners.append(offsets[chosen])
+        return np.concatenate(rows), (np.concatenate(corners) if corners else None)
+
+    def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised ``(inputs, targets)``, each ``(B, height, width, 1)`` float32."""
+        pairs, offsets = self.indices(epoch, step)
+        return gather_pairs(
+            self.dataset, pairs, reference=self.reference, crop_px=self.crop_px, offsets=offsets
+        )
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The batches of epoch 0."""
+        for step in range(self.steps):
+            yield self.batch(0, step)
+
+
+def pair_batches(
+    dataset: Noise2NoiseSet,
+    *,
+    split: str = "train",
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    reference: IdealStore | None = None,
+    crop_px: tuple[int, int] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The normalised ``(inputs, targets)`` batches of one epoch, in order.
+
+    A thin loop over :class:`PairSchedule` (one pass, the remainder of less
+    than a batch left out): what the trainers feed to Keras, for a look at
+    the data or a training loop of one's own.
+
+    Parameters
+    ----------
+    dataset : Noise2NoiseSet
+        The noisy slices.
+    split : {"train", "validation"}, optional
+        Which phantoms.
+    seed, epoch : int
+        The order is shuffled from ``(seed, epoch)`` (:func:`epoch_pairs`).
+    batch_size : int
+        Pairs per batch.
+    reference : IdealStore, optional
+        Ideal targets instead of noisy ones (supervised training).
+    crop_px : tuple of int, optional
+        Random patches of this size.
+
+    Yields
+    ------
+    inputs, targets : numpy.ndarray
+        float32 ``(batch_size, height, width, 1)``.
+
+    Examples
+    --------
+    >>> data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=2)
+    >>> inputs, targets = next(pair_batches(data.noise2noise, seed=0, epoch=0, batch_size=4))
+    >>> inputs.shape
+    (4, 24, 24, 1)
+    """
+    schedule = PairSchedule(
+        dataset,
+        split=split,
+        seed=seed,
+        batch_size=batch_size,
+        crop_px=crop_px,
+        reference=reference,
+    )
+    epoch = _check_seed(epoch, "epoch")
+    for step in range(schedule.steps):
+        yield schedule.batch(epoch, step)

@@ -1,0 +1,367 @@
+"""Trainers: what fit receives, learning, determinism, resuming, strategy, command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from spect_tutorial import train as train_cli  # noqa: E402
+from spect_tutorial import training  # noqa: E402
+from spect_tutorial.datasets import synthetic_training_set  # noqa: E402
+from spect_tutorial.model import win5rb  # noqa: E402
+from spect_tutorial.training import (  # noqa: E402
+    TrainingConfig,
+    held_out_errors,
+    train_count_split,
+    train_noise2noise,
+    train_supervised,
+)
+
+TINY_MODEL = {"filters": 4, "kernel_size": 3, "depth": 3}
+TINY = TrainingConfig(
+    epochs=3,
+    batch_size=8,
+    steps_per_epoch=3,
+    validation_steps=2,
+    crop_px=(16, 16),
+    seed=3,
+    restore_best_weights=False,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_training_set(
+        n_phantoms=4, realizations=3, n_slices=3, validation_fraction=0.25
+    )
+
+
+def _weights(model):
+    return [np.array(weight) for weight in model.get_weights()]
+
+
+def _assert_same_weights(first, second):
+    assert len(first) == len(second)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_config_is_validated_and_round_trips():
+    config = TrainingConfig(epochs=2, crop_px=[16, 20], patience=None)
+    assert config.crop_px == (16, 20)
+    assert TrainingConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    for bad in (
+        {"epochs": 0},
+        {"batch_size": 1.5},
+        {"learning_rate": 0},
+        {"crop_px": (16,)},
+        {"patience": 0},
+        {"seed": -1},
+        {"min_delta": float("nan")},
+    ):
+        with pytest.raises(ValueError):
+            TrainingConfig(**bad)
+    with pytest.raises(ValueError, match="unknown"):
+        TrainingConfig.from_dict({"epochs": 2, "speed": 3})
+
+
+def test_noise2noise_fit_receives_noisy_targets_only(data, tmp_path, monkeypatch):
+    dataset, reference = data.noise2noise, data.reference
+    served = []
+    original = training._PairSequence.__getitem__
+
+    def recording(self, step):
+        batch = original(self, step)
+        served.append((self.schedule.split, self.epoch, step, batch))
+        return batch
+
+    monkeypatch.setattr(training._PairSequence, "__getitem__", recording)
+    config = replace(TINY, epochs=2, crop_px=None)
+    train_noise2noise(dataset, model=TINY_MODEL, config=config, work_dir=tmp_path, verbose=False)
+    train_batches = [item for item in served if item[0] == "train"]
+    for epoch in (0, 1):
+        assert {step for _, e, step, _ in train_batches if e == epoch} == {0, 1, 2}
+
+    def unit(images):
+        flat = images.reshape(len(images), -1).astype(np.float64)
+        return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+    shape = dataset.slice_shape
+    noisy = unit(np.moveaxis(dataset.images, 3, 2).reshape(-1, *shape))
+    ideal = unit(reference.images.reshape(-1, *shape))
+    for _, _, _, (inputs, targets) in served:
+        for images in (inputs, targets):
+            candidates = unit(images[..., 0])
+            assert np.all((candidates @ noisy.T).max(axis=1) > 1 - 1e-6)  # a noisy slice
+            assert np.all((candidates @ ideal.T).max(axis=1) < 1 - 1e-3)  # never the ideal
+    # The structural guarantee: the trainer takes the noisy set, never the whole data.
+    with pytest.raises(ValueError, match=r"data\.noise2noise"):
+        train_noise2noise(data, model=TINY_MODEL, config=config, work_dir=tmp_path / "x")
+    with pytest.raises(ValueError, match="Noise2NoiseSet"):
+        train_noise2noise(reference, model=TINY_MODEL, config=config, work_dir=tmp_path / "y")
+
+
+def test_supervised_targets_are_the_ideal_images_with_the_same_budget(data, tmp_path, monkeypatch):
+    served = []
+    original = training._PairSequence.__getitem__
+
+    def recording(self, step):
+        batch = original(self, step)
+        if self.schedule.split == "train":
+            served.append((self.epoch, step, self.schedule.indices(self.epoch, step), batch))
+        return batch
+
+    monkeypatch.setattr(training._PairSequence, "__getitem__", recording)
+    config = replace(TINY, epochs=1, crop_px=None)
+    result = train_supervised(
+        data.noise2noise, data.reference, model=TINY_MODEL, config=config, work_dir=tmp_path
+    )
+    assert result.kind == "supervised" and result.steps == config.steps_per_epoch
+    for _, _, (pairs, _), (_, targets) in served:
+        p, level, s, i = pairs[0, :4]
+        mean = data.noise2noise.means[p, level, i]
+        np.testing.assert_allclose(targets[0, ..., 0], data.reference.images[p, s] / mean, 1e-6)
+    n2n = training.PairSchedule(data.noise2noise, split="train", seed=3, batch_size=8)
+    np.testing.assert_array_equal(served[0][2][0][:, :4], n2n.indices(0, 0)[0][:, :4])
+
+
+def test_count_split_trainer_needs_the_count_split_set(data, tmp_path):
+    with pytest.raises(ValueError, match="count_splitting=True"):
+        train_count_split(data.noise2noise, model=TINY_MODEL, config=TINY, work_dir=tmp_path)
+    halves = replace(
+        data.noise2noise,
+        images=data.noise2noise.images[:, :, :2].copy(),
+        means=data.noise2noise.means[:, :, :2].copy(),
+        kind="count_split",
+        count_fraction=0.5,
+    )
+    result = train_count_split(
+        halves, model=TINY_MODEL, config=replace(TINY, epochs=1), work_dir=tmp_path
+    )
+    assert result.kind == "count_split" and result.epochs_completed == 1
+
+
+def _small_model():
+    # The noise branch starts at zero (see win5rb), so the untrained network is the
+    # identity and a minute of training on one core is enough to learn to denoise.
+    return win5rb(filters=8, kernel_size=5, depth=5, seed=0)
+
+
+def test_a_tiny_model_beats_the_noisy_input_on_held_out_phantoms(tmp_path):
+    data = synthetic_training_set(n_phantoms=6, realizations=3, n_slices=4, seed=0)
+    config = TrainingConfig(epochs=10, batch_size=16, learning_rate=1e-3, patience=None)
+    result = train_noise2noise(
+        data.noise2noise, model=_small_model, config=config, work_dir=tmp_path
+    )
+    errors = held_out_errors(result.model, data.noise2noise, data.reference)
+    assert errors["denoised"] < 0.7 * errors["noisy"]
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [row["epoch"] for row in history["history"]] == list(range(1, 11))
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,loss,val_loss")
+
+
+class _Kill(keras.callbacks.Callback):
+    """Interrupts training in the middle of an epoch (like a killed kernel)."""
+
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.at = (epoch, step)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise KeyboardInterrupt("killed")
+
+
+def test_same_seed_same_weights_and_resuming_matches_an_uninterrupted_run(data, tmp_path):
+    def run(work_dir, config=TINY, callbacks=()):
+        return train_noise2noise(
+            data.noise2noise,
+            model=TINY_MODEL,
+            config=config,
+            work_dir=tmp_path / work_dir,
+            callbacks=callbacks,
+            verbose=False,
+        )
+
+    uninterrupted = _weights(run("a").model)
+    _assert_same_weights(_weights(run("b").model), uninterrupted)
+    other_seed = _weights(run("c", replace(TINY, seed=4)).model)
+    assert any(not np.array_equal(x, y) for x, y in zip(other_seed, uninterrupted, strict=True))
+
+    with pytest.raises(KeyboardInterrupt):
+        run("killed", callbacks=[_Kill(epoch=1, step=1)])
+    state = json.loads((tmp_path / "killed" / "checkpoint.json").read_text())
+    assert state["epochs_completed"] == 1  # the interrupted epoch 2 will repeat
+    resumed = run("killed")
+    assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 3
+    _assert_same_weights(_weights(resumed.model), uninterrupted)
+
+    # Asking for more epochs continues a finished training.
+    run("extended", replace(TINY, epochs=1))
+    _assert_same_weights(_weights(run("extended").model), uninterrupted)
+
+    with pytest.raises(ValueError, match="different training"):
+        run("extended", replace(TINY, learning_rate=1e-2))
+
+
+def test_early_stopping_restores_the_best_epoch_and_stays_stopped(data, tmp_path):
+    config = replace(TINY, epochs=5, patience=1, min_delta=1e9, restore_best_weights=True)
+
+    def run():
+        return train_noise2noise(
+            data.noise2noise, model=TINY_MODEL, config=config, work_dir=tmp_path, verbose=False
+        )
+
+    result = run()
+    assert result.stopped_early and result.epochs_completed == 2 and result.best_epoch == 1
+    with np.load(tmp_path / "checkpoints" / "epoch-0001" / "weights.npz") as saved:
+        best = [saved[key] for key in sorted(saved.files)]
+    _assert_same_weights(_weights(result.model), best)
+    again = run()
+    assert again.epochs_completed == 2 and again.resumed_from_epoch == 2
+
+
+def test_progress_is_one_line_per_epoch(data, tmp_path, capsys):
+    train_noise2noise(
+        data.noise2noise, model=TINY_MODEL, config=replace(TINY, epochs=2), work_dir=tmp_path
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("noise2noise: ")
+    assert lines[1].startswith("epoch   1/2  loss ") and "val_loss" in lines[1]
+    assert lines[2].startswith("epoch   2/2") and len(lines) == 3
+
+
+def test_strategy_rejects_a_prebuilt_model(data, tmp_path):
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match=r"strategy\.scope"):
+        train_noise2noise(
+            data.noise2noise,
+            model=win5rb(**TINY_MODEL),
+            config=TINY,
+            work_dir=tmp_path,
+            strategy=tf.distribute.get_strategy(),
+        )
+
+
+_STRATEGY_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    from spect_tutorial.datasets import synthetic_training_set
+    from spect_tutorial.training import TrainingConfig, train_noise2noise
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=2)
+    config = TrainingConfig(epochs=1, batch_size=8, steps_per_epoch=2, validation_steps=1)
+    result = train_noise2noise(
+        data.noise2noise, model={"filters": 4, "kernel_size": 3, "depth": 3},
+        config=config, work_dir=sys.argv[1], strategy=strategy, verbose=False,
+    )
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "steps": result.steps,
+        "loss": result.final_loss,
+        "mirrored": type(result.model.weights[0].value).__name__,
+    }))
+    """
+)
+
+
+def test_mirrored_strategy_over_two_logical_cpus_in_a_subprocess(tmp_path):
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    completed = subprocess.run(
+        [sys.executable, "-c", _STRATEGY_SCRIPT, str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2 and report["steps"] == 2
+    assert np.isfinite(report["loss"])
+    assert "Mirrored" in report["mirrored"]
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def _cli_arguments(out: Path, work: Path, *extra: str) -> list[str]:
+    return [
+        "--config",
+        "teaching",
+        "--filters",
+        "4",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--validation-steps",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+        "--work-dir",
+        str(work),
+        "--name",
+        "tiny",
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_cli_trains_writes_a_manifest_and_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
+    data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=2)
+    calls = []
+
+    def fake_build(**kwargs):
+        calls.append(kwargs)
+        return data
+
+    monkeypatch.setattr("spect_tutorial.datasets.build_training_set", fake_build)
+    out = tmp_path / "weights"
+    assert train_cli.main(_cli_arguments(out, tmp_path / "work")) == 0
+    manifest = json.loads((out / "tiny.json").read_text())
+    assert manifest["model_config"] == {"filters": 4, "kernel_size": 7, "depth": 5}
+    assert manifest["voxel_size_mm"] == 6.4
+    assert manifest["budget"] == {"steps": 2, "batch_size": 8, "crop_px": [24, 24], "crops": 16}
+    assert manifest["data"]["phantom_seeds"] == data.manifest["phantom_seeds"]
+    assert manifest["data"]["count_levels"] == [25.0, 100.0]
+    assert len(manifest["weights_sha256"]) == 64
+    assert np.isfinite(manifest["final_loss"]) and manifest["wall_time_s"] >= 0
+    assert calls[0]["seed"] == 0 and calls[0]["crop_px"] == (48, 48)
+    assert set(manifest["validation_mse_to_ideal"]) == {"noisy", "denoised"}
+    written = (out / "tiny.weights.h5").read_bytes()
+
+    # Existing weights: refused before any data is built or any step is trained.
+    assert train_cli.main(_cli_arguments(out, tmp_path / "work2")) == 1
+    assert "already exist" in capsys.readouterr().err
+    assert len(calls) == 1 and (out / "tiny.weights.h5").read_bytes() == written
+    assert (
+        train_cli.main(_cli_arguments(out, tmp_path / "work3", "--overwrite", "--seed", "1")) == 0
+    )
+    assert json.loads((out / "tiny.json").read_text())["training"]["config"]["seed"] == 1
