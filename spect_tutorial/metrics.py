@@ -204,6 +204,20 @@ def coefficient_of_variation(image: Any, region: Any) -> float | np.ndarray:
     return _scalar_or_array(cov)
 
 
+def _difference_to_reference(
+    image: Any, reference: Any, region: Any
+) -> tuple[np.ndarray, float]:
+    """``image - reference`` over the region (last axis) and the reference's mean there."""
+    values, mask = _image_and_region(image, region)
+    truth, _ = _image_and_region(reference, region, "reference")
+    if truth.shape != mask.shape:
+        raise ValueError(f"reference must have the region's shape {mask.shape}, got {truth.shape}")
+    scale = float(truth[mask].mean())
+    if scale == 0:
+        raise ValueError("reference has zero mean over the region")
+    return values[..., mask] - truth[mask], scale
+
+
 def noise_coefficient_of_variation(image: Any, reference: Any, region: Any) -> float | np.ndarray:
     """Noise alone: standard deviation of ``image - reference`` over the mean of the reference.
 
@@ -234,15 +248,8 @@ def noise_coefficient_of_variation(image: Any, reference: Any, region: Any) -> f
     >>> float(noise_coefficient_of_variation(reference + [[[1, -1, 1, -1]]], reference, region))
     0.5
     """
-    values, mask = _image_and_region(image, region)
-    truth, _ = _image_and_region(reference, region, "reference")
-    if truth.shape != mask.shape:
-        raise ValueError(f"reference must have the region's shape {mask.shape}, got {truth.shape}")
-    scale = truth[mask].mean()
-    if scale == 0:
-        raise ValueError("reference has zero mean over the region")
-    spread = (values[..., mask] - truth[mask]).std(axis=-1) / scale
-    return float(spread) if np.ndim(spread) == 0 else spread
+    difference, scale = _difference_to_reference(image, reference, region)
+    return _scalar_or_array(difference.std(axis=-1) / scale)
 
 
 def nrmse(image: Any, reference: Any, region: Any) -> float | np.ndarray:
@@ -271,15 +278,8 @@ def nrmse(image: Any, reference: Any, region: Any) -> float | np.ndarray:
     >>> float(nrmse(np.array([[[1.0, 3.0]]]), np.array([[[2.0, 2.0]]]), region))
     0.5
     """
-    values, mask = _image_and_region(image, region)
-    truth, _ = _image_and_region(reference, region, "reference")
-    if truth.shape != mask.shape:
-        raise ValueError(f"reference must have the region's shape {mask.shape}, got {truth.shape}")
-    scale = truth[mask].mean()
-    if scale == 0:
-        raise ValueError("reference has zero mean over the region")
-    error = np.sqrt(((values[..., mask] - truth[mask]) ** 2).mean(axis=-1)) / scale
-    return _scalar_or_array(error)
+    difference, scale = _difference_to_reference(image, reference, region)
+    return _scalar_or_array(np.sqrt((difference**2).mean(axis=-1)) / scale)
 
 
 def _image_and_reference(image: Any, reference: Any) -> tuple[np.ndarray, np.ndarray]:

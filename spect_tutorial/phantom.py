@@ -508,16 +508,7 @@ def organ_shapes(anatomy: Anatomy, defect: Defect | None = None) -> list[tuple[s
 _DEFAULT_SHAPE = (128, 128, 128)
 _DEFAULT_VOXEL_SIZE_MM = 3.2
 #: Mask names every analytic phantom carries (``"defect"`` only when it has one).
-MASK_NAMES = (
-    "body",
-    "lungs",
-    "liver",
-    "spine",
-    "rv_wall",
-    "rv_blood_pool",
-    "blood_pool",
-    "myocardium",
-)
+MASK_NAMES = tuple(name for name in ORGAN_ORDER if name != "defect")
 
 
 def masks_from_occupancy(occupancy: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
