@@ -61,8 +61,14 @@ CELL_TIMEOUT_S = 1800
 #: because a non-inline backend makes figures vanish from the executed notebooks.
 _KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
-#: Known-harmless stderr lines of the kernel (ipykernel >= 7 on a local TCP connection).
-_STDERR_NOISE = ("Kernel is running over TCP without encryption", "CurveZMQ keys")
+#: Known-harmless stderr lines of the kernel (ipykernel >= 7 on local TCP; TensorFlow import).
+_STDERR_NOISE = (
+    "Kernel is running over TCP without encryption",
+    "CurveZMQ keys",
+    # TensorFlow prints this on import whatever TF_CPP_MIN_LOG_LEVEL says.
+    "oneDNN custom operations are on",
+    "WARNING: All log messages before absl::InitializeLog()",
+)
 
 _CHILD_CODE = (
     "import sys\n"
