@@ -10,8 +10,8 @@ no kernel behind the page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,27 @@ __all__ = [
 
 # Reoriented pictures cover this many voxels around the LV centre.
 _HEART_VOXELS = 21
+
+
+def _new_figure(size_in: tuple[float, float]) -> Figure:
+    """A figure that is not registered with pyplot, so it never shows up on its own."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size_in, layout="constrained")
+
+
+def _png_bytes(figure: Figure) -> bytes:
+    """Render a figure to PNG for an ``ipywidgets.Image``.
+
+    Explorers draw into an image widget rather than an ``Output`` widget: no
+    output capture is involved, so executing a notebook unattended (papermill)
+    cannot wait on a widget, and the saved widget state carries the picture.
+    """
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
 
 
 def count_level_studies(
@@ -153,9 +174,7 @@ class CountLevelExplorer:
     def __init__(self, studies: dict[float, Study]) -> None:
         import ipywidgets
 
-        if not studies:
-            raise ValueError("studies must hold at least one count level")
-        self.studies = {float(level): study for level, study in sorted(studies.items())}
+        self.studies = _check_studies(studies)
         levels = list(self.studies)
         self._image_max = _image_max(self.studies)
         self.slider = ipywidgets.SelectionSlider(
@@ -165,9 +184,9 @@ class CountLevelExplorer:
             continuous_update=False,
         )
         self.metrics = ipywidgets.HTML()
-        self.output = ipywidgets.Output()
+        self.image = ipywidgets.Image(format="png")
         self.slider.observe(self._update, names="value")
-        self.widget: ipywidgets.VBox = ipywidgets.VBox([self.slider, self.metrics, self.output])
+        self.widget: ipywidgets.VBox = ipywidgets.VBox([self.slider, self.metrics, self.image])
         self._update()
 
     @property
@@ -176,15 +195,11 @@ class CountLevelExplorer:
         return self.studies[self.slider.value]
 
     def _update(self, *_: object) -> None:
-        import matplotlib.pyplot as plt
-
         study = self.current
         self.metrics.value = f"<p>{_metrics_text(study)}</p>"
-        self.output.clear_output(wait=True)
-        with self.output:
-            figure = plt.figure(figsize=(9, 3.6), layout="constrained")
-            _draw(figure, study, image_max=self._image_max)
-            plt.show()
+        figure = _new_figure((9, 3.6))
+        _draw(figure, study, image_max=self._image_max)
+        self.image.value = _png_bytes(figure)
 
     def _ipython_display_(self) -> None:  # pragma: no cover - display hook
         from IPython.display import display
@@ -206,7 +221,7 @@ def show_count_levels(studies: dict[float, Study]) -> Figure:
     """
     import matplotlib.pyplot as plt
 
-    ordered = dict(sorted(studies.items()))
+    ordered = _check_studies(studies)
     image_max = _image_max(ordered)
     figure = plt.figure(figsize=(9, 3.2 * len(ordered)), layout="constrained")
     subfigures = np.atleast_1d(figure.subfigures(len(ordered), 1))
@@ -246,7 +261,12 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
         "distance_mm": distance - 45.0,
         "profiles": curves,
         "cov": coefficient_of_variation(image, normal),
-        "noise": noise_coefficient_of_variation(image, study.ideal, normal),
+        # Noise alone: compare with the ideal image blurred by the same filter.
+        "noise": noise_coefficient_of_variation(
+            image,
+            gaussian_filter_mm(study.ideal, fwhm_mm, voxel_size_mm=study.voxel_size_mm),
+            normal,
+        ),
         "nrmse": nrmse(image, study.ideal, study.evaluation_mask),
     }
 
@@ -280,6 +300,22 @@ def _draw_filtered(figure: Figure, study: Study, fwhm_mm: float, *, image_max: f
     )
 
 
+def _check_studies(studies: Any) -> dict[float, Study]:
+    """``studies`` sorted by count level, after checking it maps count levels to Studies."""
+    if not isinstance(studies, Mapping) or not studies:
+        raise ValueError(
+            "studies must be a non-empty dict of count level (percent) to Study, e.g. from "
+            f"count_level_studies, got {studies!r:.80}"
+        )
+    for level, study in studies.items():
+        if not isinstance(study, Study):
+            raise ValueError(
+                f"studies[{level!r}] must be a Study (from simulate_study), got "
+                f"{type(study).__name__}"
+            )
+    return {float(level): study for level, study in sorted(studies.items())}
+
+
 def _image_max(studies: dict[float, Study]) -> float:
     reference = studies[min(studies, key=lambda level: abs(level - 100.0))]
     return float(np.percentile(reference.ideal[reference.myocardium_mask], 99) * 1.2)
@@ -289,6 +325,9 @@ class FilterExplorer:
     """Count-level and Gaussian-FWHM sliders: short-axis slice, wall profile, CoV and NRMSE.
 
     Each change filters one 64^3 image and redraws (well under a second on one core).
+    The figure is a PNG in an ``ipywidgets.Image``; the noise is measured against
+    the ideal image filtered with the same FWHM, so the filter's blur is not
+    counted as noise.
 
     Parameters
     ----------
@@ -306,11 +345,9 @@ class FilterExplorer:
     def __init__(self, studies: dict[float, Study], *, max_fwhm_mm: float = 20.0) -> None:
         import ipywidgets
 
-        if not studies:
-            raise ValueError("studies must hold at least one count level")
+        self.studies = _check_studies(studies)
         if not np.isfinite(max_fwhm_mm) or max_fwhm_mm <= 0:
             raise ValueError(f"max_fwhm_mm must be > 0 mm, got {max_fwhm_mm!r}")
-        self.studies = {float(level): study for level, study in sorted(studies.items())}
         levels = list(self.studies)
         self._image_max = _image_max(self.studies)
         self.count_level = ipywidgets.SelectionSlider(
@@ -328,11 +365,11 @@ class FilterExplorer:
             continuous_update=False,
         )
         self.metrics = ipywidgets.HTML()
-        self.output = ipywidgets.Output()
+        self.image = ipywidgets.Image(format="png")
         self.count_level.observe(self._update, names="value")
         self.fwhm.observe(self._update, names="value")
         self.widget: ipywidgets.VBox = ipywidgets.VBox(
-            [ipywidgets.HBox([self.count_level, self.fwhm]), self.metrics, self.output]
+            [ipywidgets.HBox([self.count_level, self.fwhm]), self.metrics, self.image]
         )
         self._update()
 
@@ -342,18 +379,14 @@ class FilterExplorer:
         return {key: float(view[key]) for key in ("cov", "noise", "nrmse")}
 
     def _update(self, *_: object) -> None:
-        import matplotlib.pyplot as plt
-
-        self.output.clear_output(wait=True)
-        with self.output:
-            figure = plt.figure(figsize=(9, 3.4), layout="constrained")
-            text = _draw_filtered(
-                figure,
-                self.studies[self.count_level.value],
-                self.fwhm.value,
-                image_max=self._image_max,
-            )
-            plt.show()
+        figure = _new_figure((9, 3.4))
+        text = _draw_filtered(
+            figure,
+            self.studies[self.count_level.value],
+            self.fwhm.value,
+            image_max=self._image_max,
+        )
+        self.image.value = _png_bytes(figure)
         self.metrics.value = f"<p>{text}</p>"
 
     def _ipython_display_(self) -> None:  # pragma: no cover - display hook
@@ -381,7 +414,7 @@ def show_filter_grid(
     """
     import matplotlib.pyplot as plt
 
-    ordered = dict(sorted(studies.items()))
+    ordered = _check_studies(studies)
     image_max = _image_max(ordered)
     figure, axes = plt.subplots(
         len(ordered),
