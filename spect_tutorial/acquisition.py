@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, sparse
 
-from .frame import axis_coordinates_mm, check_voxel_size_mm
+from .frame import _is_finite_number, axis_coordinates_mm, check_voxel_size_mm
 
 __all__ = [
     "SpectGeometry",
@@ -100,17 +100,21 @@ class SpectGeometry:
     def __post_init__(self) -> None:
         for name in ("n_views", "n_bins"):
             value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
+            if not _is_finite_number(value) or int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name in ("bin_size_mm", "radius_mm", "hole_diameter_mm", "hole_length_mm"):
             value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
+            if not _is_finite_number(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite length in mm > 0, got {value!r}")
         for name in ("collimator_gap_mm", "intrinsic_fwhm_mm"):
             value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
+            if not _is_finite_number(value) or value < 0:
                 raise ValueError(f"{name} must be a finite length in mm >= 0, got {value!r}")
-        if not np.isfinite(self.arc_deg) or not 0 < self.arc_deg <= 360:
+        if not _is_finite_number(self.start_angle_deg):
+            raise ValueError(
+                f"start_angle_deg must be a finite angle in degrees, got {self.start_angle_deg!r}"
+            )
+        if not _is_finite_number(self.arc_deg) or not 0 < self.arc_deg <= 360:
             raise ValueError(f"arc_deg must be in (0, 360] degrees, got {self.arc_deg!r}")
 
     @classmethod
@@ -235,8 +239,15 @@ class SpectSystem:
         mu = np.asarray(mu, dtype=np.float32)
         if mu.ndim != 3:
             raise ValueError(f"mu must be a 3-D array (z, y, x) in 1/cm, got shape {mu.shape}")
-        if not np.all(np.isfinite(mu)) or (mu.size and float(mu.min()) < 0):
-            raise ValueError("mu must be finite and >= 0 (1/cm)")
+        if not np.all(np.isfinite(mu)):
+            bad = int(mu.size - np.count_nonzero(np.isfinite(mu)))
+            raise ValueError(
+                f"mu holds {bad} NaN or infinite voxels; it must be finite and >= 0 (1/cm)"
+            )
+        if mu.size and float(mu.min()) < 0:
+            raise ValueError(
+                f"mu must be >= 0 (1/cm) everywhere, got a minimum of {float(mu.min()):.4g}"
+            )
         nz, ny, nx = mu.shape
         width = self.geometry.n_bins * self.subsampling
         if ny != width or nx != width or nz % self.subsampling:
@@ -491,12 +502,24 @@ def scatter_projections(
     numpy.ndarray
         float32 expected scatter projections, same shape as ``primary``.
     """
-    primary = np.asarray(primary, dtype=np.float32)
+    if not isinstance(geometry, SpectGeometry):
+        raise ValueError(f"geometry must be a SpectGeometry, got {type(geometry).__name__}")
+    primary = np.asarray(primary)
+    if primary.dtype == bool or not np.issubdtype(primary.dtype, np.number):
+        raise ValueError(f"primary must hold real numbers, got dtype {primary.dtype}")
+    primary = primary.astype(np.float32)
     if primary.ndim < 3:
         raise ValueError(f"primary must be (..., views, rows, bins), got shape {primary.shape}")
-    if not np.isfinite(scatter_to_primary) or scatter_to_primary < 0:
+    if not np.all(np.isfinite(primary)):
+        bad = int(primary.size - np.count_nonzero(np.isfinite(primary)))
+        raise ValueError(f"primary holds {bad} NaN or infinite values; it must be finite")
+    if primary.size and float(primary.min()) < 0:
+        raise ValueError(
+            f"primary (expected counts) must be >= 0, got a minimum of {float(primary.min()):.4g}"
+        )
+    if not _is_finite_number(scatter_to_primary) or scatter_to_primary < 0:
         raise ValueError(f"scatter_to_primary must be >= 0, got {scatter_to_primary!r}")
-    if not np.isfinite(fwhm_mm) or fwhm_mm <= 0:
+    if not _is_finite_number(fwhm_mm) or fwhm_mm <= 0:
         raise ValueError(f"fwhm_mm must be > 0 mm, got {fwhm_mm!r}")
     sigma_bins = fwhm_mm / FWHM_PER_SIGMA / geometry.bin_size_mm
     sigma = [0.0] * (primary.ndim - 2) + [sigma_bins, sigma_bins]

@@ -64,7 +64,7 @@ import threading
 import time
 import zipfile
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from .acquisition import SpectGeometry
-from .frame import mm_to_index
+from .frame import check_voxel_size_mm, mm_to_index
 from .io import write_file_atomically
 from .noise import STANDARD_COUNT_LEVELS, realization_seed, split_counts
 
@@ -131,6 +131,26 @@ def _check_pair_of_ints(value: Any, name: str, minimum: int = 1) -> tuple[int, i
         _positive_int(value[0], f"{name}[0]", minimum),
         _positive_int(value[1], f"{name}[1]", minimum),
     )
+
+
+def _check_count_levels(count_levels: Any, *, distinct: bool = True) -> tuple[float, ...]:
+    if isinstance(count_levels, str | bytes) or not isinstance(count_levels, Iterable):
+        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
+    values = tuple(count_levels)
+    if any(isinstance(level, bool) or not isinstance(level, numbers.Real) for level in values):
+        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}")
+    levels = tuple(float(level) for level in values)
+    if not levels or any(not math.isfinite(level) or level <= 0 for level in levels):
+        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}")
+    if distinct and len(set(levels)) != len(levels):
+        raise ValueError(f"count_levels must be distinct, got {count_levels!r}")
+    return levels
+
+
+def _real_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def _check_split(split: Any) -> str:
@@ -732,19 +752,40 @@ def build_training_set(
     n_phantoms = _positive_int(n_phantoms, "n_phantoms")
     realizations = _positive_int(realizations, "realizations", minimum=2)
     seed = _check_seed(seed)
-    if isinstance(count_levels, str | bytes) or not isinstance(count_levels, Sequence):
-        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
-    levels = tuple(float(level) for level in count_levels)
-    if not levels or any(not math.isfinite(level) or level <= 0 for level in levels):
-        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}")
-    if len(set(levels)) != len(levels):
-        raise ValueError(f"count_levels must be distinct, got {count_levels!r}")
-    validation = _validation_mask(n_phantoms, float(validation_fraction))
+    levels = _check_count_levels(count_levels)
+    validation = _validation_mask(
+        n_phantoms, _real_number(validation_fraction, "validation_fraction")
+    )
     crop = None if crop_px is None else _check_pair_of_ints(crop_px, "crop_px")
+    if geometry is not None and not isinstance(geometry, SpectGeometry):
+        raise ValueError(
+            f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"
+        )
     geometry = geometry if geometry is not None else SpectGeometry()
+    if isinstance(shape, str | bytes) or not isinstance(shape, Iterable):
+        raise ValueError(f"shape must be three voxel counts (z, y, x), got {shape!r}")
     shape = tuple(_positive_int(size, "shape") for size in shape)
     if len(shape) != 3:
-        raise ValueError(f"shape must be (z, y, x), got {shape!r}")
+        raise ValueError(f"shape must be three voxel counts (z, y, x), got {shape!r}")
+    check_voxel_size_mm(voxel_size_mm)
+    if slab_half_width_mm is not None and (
+        not isinstance(slab_half_width_mm, numbers.Real)
+        or not math.isfinite(slab_half_width_mm)
+        or slab_half_width_mm < 0
+    ):
+        raise ValueError(
+            f"slab_half_width_mm must be a finite length >= 0 mm or None, got "
+            f"{slab_half_width_mm!r}"
+        )
+    if not isinstance(defect_probability, numbers.Real) or not 0 <= defect_probability <= 1:
+        raise ValueError(f"defect_probability must be in [0, 1], got {defect_probability!r}")
+    _positive_int(n_iter, "n_iter")
+    _positive_int(n_subsets, "n_subsets")
+    if n_subsets > geometry.n_views:
+        raise ValueError(
+            f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
+            f"got {n_subsets!r}"
+        )
     seeds = training_seeds(seed, n_phantoms)
     parameters = _parameters(
         n_phantoms=n_phantoms,
@@ -948,8 +989,19 @@ def synthetic_training_set(
     realizations = _positive_int(realizations, "realizations", minimum=2)
     n_slices = _positive_int(n_slices, "n_slices")
     size = _check_pair_of_ints(slice_shape, "slice_shape")
-    levels = tuple(float(level) for level in count_levels)
-    validation = _validation_mask(n_phantoms, float(validation_fraction))
+    levels = _check_count_levels(count_levels, distinct=False)
+    if (
+        isinstance(counts_per_unit, bool)
+        or not isinstance(counts_per_unit, numbers.Real)
+        or not math.isfinite(counts_per_unit)
+        or counts_per_unit <= 0
+    ):
+        raise ValueError(
+            f"counts_per_unit must be a finite number of counts > 0, got {counts_per_unit!r}"
+        )
+    validation = _validation_mask(
+        n_phantoms, _real_number(validation_fraction, "validation_fraction")
+    )
     seeds = training_seeds(_check_seed(seed), n_phantoms)
     clean_images, noisy, means = [], [], []
     for index in range(n_phantoms):

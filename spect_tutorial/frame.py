@@ -14,6 +14,7 @@ Every module of :mod:`spect_tutorial` shares these conventions (the book's
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,15 @@ __all__ = [
 ]
 
 _ORTHOGONALITY_TOLERANCE = 1e-3
+
+
+def _is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, a string or None)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(float(value)))
+    )
 
 
 def check_voxel_size_mm(voxel_size_mm: float, *, name: str = "voxel_size_mm") -> float:
@@ -120,7 +130,12 @@ def mm_to_index(position_xyz_mm: Any, shape: tuple[int, ...], voxel_size_mm: flo
 
 
 def _unit_vector(value: Any, name: str) -> np.ndarray:
-    vector = np.asarray(value, dtype=np.float64)
+    try:
+        vector = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a 3-vector (x, y, z) of numbers, got {value!r}"
+        ) from None
     if vector.shape != (3,):
         raise ValueError(f"{name} must be a 3-vector (x, y, z), got shape {vector.shape}")
     if not np.all(np.isfinite(vector)):
@@ -171,7 +186,10 @@ class LVGeometry:
     septal_direction: np.ndarray
 
     def __post_init__(self) -> None:
-        center = np.asarray(self.center_mm, dtype=np.float64)
+        try:
+            center = np.asarray(self.center_mm, dtype=np.float64)
+        except (TypeError, ValueError):
+            center = np.full(1, np.nan)  # not numbers: refused just below
         if center.shape != (3,) or not np.all(np.isfinite(center)):
             raise ValueError(
                 f"center_mm must be three finite numbers (x, y, z) in mm, got {self.center_mm!r}"

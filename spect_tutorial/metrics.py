@@ -24,6 +24,7 @@ line, for profile curves across the myocardial wall. Every dilation uses the
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,13 @@ def evaluation_region(myocardium_mask: Any, *, dilation_voxels: int = 1) -> np.n
     7
     """
     mask = _check_mask(myocardium_mask, "myocardium_mask")
-    if int(dilation_voxels) != dilation_voxels or dilation_voxels < 0:
+    if (
+        isinstance(dilation_voxels, bool)
+        or not isinstance(dilation_voxels, numbers.Real)
+        or not np.isfinite(dilation_voxels)
+        or int(dilation_voxels) != dilation_voxels
+        or dilation_voxels < 0
+    ):
         raise ValueError(f"dilation_voxels must be an integer >= 0, got {dilation_voxels!r}")
     return _dilate(mask, int(dilation_voxels))
 
@@ -204,9 +211,7 @@ def coefficient_of_variation(image: Any, region: Any) -> float | np.ndarray:
     return _scalar_or_array(cov)
 
 
-def _difference_to_reference(
-    image: Any, reference: Any, region: Any
-) -> tuple[np.ndarray, float]:
+def _difference_to_reference(image: Any, reference: Any, region: Any) -> tuple[np.ndarray, float]:
     """``image - reference`` over the region (last axis) and the reference's mean there."""
     values, mask = _image_and_region(image, region)
     truth, _ = _image_and_region(reference, region, "reference")
@@ -601,7 +606,7 @@ def profile(
     start, end = points
     length = float(np.linalg.norm(end - start))
     if length == 0:
-        raise ValueError("start_mm and end_mm must differ")
+        raise ValueError(f"start_mm and end_mm must differ, got both {start.tolist()} mm")
     if n_samples is None:
         n_samples = max(2, round(length / (voxel_size_mm / 4)) + 1)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 2:

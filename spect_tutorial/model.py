@@ -14,6 +14,8 @@ load with TensorFlow. Importing this module imports Keras.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from typing import Any
 
@@ -46,9 +48,25 @@ TEACHING_CONFIG: dict[str, int] = {"filters": 64, "kernel_size": 7, "depth": 5}
 
 
 def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or int(value) != value
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _check_architecture(filters: Any, kernel_size: Any, depth: Any) -> tuple[int, int, int]:
+    """The :func:`win5rb` size arguments as ints, checked without touching Keras."""
+    filters = _check_positive_int(filters, "filters")
+    kernel_size = _check_positive_int(kernel_size, "kernel_size")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
+    depth = _check_positive_int(depth, "depth", minimum=2)
+    return filters, kernel_size, depth
 
 
 def win5rb(
@@ -105,11 +123,7 @@ def win5rb(
     >>> model.output_shape
     (None, None, None, 1)
     """
-    filters = _check_positive_int(filters, "filters")
-    kernel_size = _check_positive_int(kernel_size, "kernel_size")
-    if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
-    depth = _check_positive_int(depth, "depth", minimum=2)
+    filters, kernel_size, depth = _check_architecture(filters, kernel_size, depth)
     inputs = keras.Input(shape=(None, None, 1), name="noisy")
     branch = inputs
     for layer in range(1, depth):

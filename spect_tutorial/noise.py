@@ -545,7 +545,11 @@ def split_counts(counts: Any, p: float = 0.5, *, seed: SeedLike) -> tuple[np.nda
     array = _real_array(counts, "counts")
     _check_non_negative_finite(array, "counts")
     if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.round(array)):
-        raise ValueError("counts must be whole numbers (counts per pixel), got non-integer values")
+        fractional = array[array != np.round(array)]
+        raise ValueError(
+            "counts must be whole numbers (counts per pixel), got "
+            f"{fractional.size} non-integer value(s), e.g. {float(fractional.flat[0])!r}"
+        )
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 < float(p) < 1.0:
         raise ValueError(f"p must be a probability with 0 < p < 1, got {p!r}")
     rng = _rng(seed)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .frame import LVGeometry, check_voxel_size_mm
+from .frame import LVGeometry, _is_finite_number, check_voxel_size_mm
 from .segments import aha_segment, lv_cylindrical_coordinates
 from .shapes import (
     Ellipsoid,
@@ -303,7 +303,7 @@ class Anatomy:
             "rv_wall_thickness_mm",
         ):
             value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
+            if not _is_finite_number(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite length in mm > 0, got {value!r}")
         for name in (
             "body_semi_axes_mm",
@@ -317,7 +317,7 @@ class Anatomy:
                 raise ValueError(
                     f"{name} must hold finite lengths in mm > 0, got {values.tolist()}"
                 )
-        if not 0.0 <= self.lv_elevation_deg < 90.0:
+        if not _is_finite_number(self.lv_elevation_deg) or not 0.0 <= self.lv_elevation_deg < 90.0:
             raise ValueError(
                 f"lv_elevation_deg must be in [0, 90) degrees, got {self.lv_elevation_deg!r}"
             )
@@ -351,7 +351,7 @@ class Uptake:
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
-            if not np.isfinite(value) or value < 0:
+            if not _is_finite_number(value) or value < 0:
                 raise ValueError(
                     f"uptake {name} must be a finite concentration >= 0, got {value!r}"
                 )
@@ -387,12 +387,18 @@ class Defect:
     severity: float = 0.5
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "segments", tuple(int(s) for s in self.segments))
+        try:
+            segments = tuple(int(s) for s in self.segments)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"defect segments must be AHA numbers 1-17, got {self.segments!r}"
+            ) from None
+        object.__setattr__(self, "segments", segments)
         if bool(self.segments) == (self.angle_range_deg is not None):
             raise ValueError("give a Defect either segments=... or angle_range_deg=..., not both")
         if any(not 1 <= s <= 17 for s in self.segments):
             raise ValueError(f"defect segments must be AHA numbers 1-17, got {self.segments}")
-        if not (np.isfinite(self.severity) and 0.0 < self.severity <= 1.0):
+        if not (_is_finite_number(self.severity) and 0.0 < self.severity <= 1.0):
             raise ValueError(f"defect severity must be in (0, 1], got {self.severity!r}")
         low, high = self.level_range
         if not low < high:
@@ -746,13 +752,15 @@ def random_phantom(
     >>> bool((a.activity == b.activity).all())
     True
     """
-    if not 0.0 <= defect_probability <= 1.0:
+    if not _is_finite_number(defect_probability) or not 0.0 <= defect_probability <= 1.0:
         raise ValueError(f"defect_probability must be in [0, 1], got {defect_probability!r}")
     seed_value = seed if isinstance(seed, (int, np.integer)) else None
-    if isinstance(seed, bool) or (
-        seed_value is None and not isinstance(seed, np.random.Generator)
+    if (
+        isinstance(seed, bool)
+        or (seed_value is None and not isinstance(seed, np.random.Generator))
+        or (seed_value is not None and seed_value < 0)
     ):
-        raise ValueError(f"seed must be an int or a numpy Generator, got {seed!r}")
+        raise ValueError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
     rng = np.random.default_rng(seed)
 
     def draw(name: str) -> float:

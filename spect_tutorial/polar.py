@@ -86,6 +86,19 @@ class PolarMap:
     base_apex_mm: tuple[float, float]
     max_radius_mm: float
 
+    def __post_init__(self) -> None:
+        n_rings, n_angles = np.size(self.levels), np.size(self.angles_deg)
+        if np.ndim(self.values) != 2 or np.shape(self.values) != (n_rings, n_angles):
+            raise ValueError(
+                f"values must be (n_rings, n_angles) = ({n_rings}, {n_angles}), one row per "
+                f"level and one column per angle, got shape {np.shape(self.values)}"
+            )
+        if np.size(self.axial_mm) != n_rings:
+            raise ValueError(
+                f"axial_mm must hold one position per ring ({n_rings}), got "
+                f"{np.size(self.axial_mm)}"
+            )
+
     @property
     def n_cap_rings(self) -> int:
         """Number of rings in the apical cap (level > 1, segment 17)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .acquisition import SpectGeometry, SpectSystem, scatter_projections
 from .frame import LVGeometry
 from .metrics import evaluation_region
 from .noise import (
+    _check_seed,
     count_level_scale,
     counts_scale,
     expected_counts,
@@ -35,7 +37,7 @@ from .noise import (
     realization_seed,
 )
 from .phantom import Phantom
-from .recon import osem
+from .recon import _check_count, osem
 
 __all__ = ["Study", "clear_cache", "simulate_study"]
 
@@ -264,13 +266,36 @@ def simulate_study(
     if phantom.lv is None:
         raise ValueError("phantom has no LV geometry (lv); it is needed for the evaluation")
     level = count_level_scale(count_level)
-    if isinstance(n_realizations, bool) or int(n_realizations) != n_realizations:
+    if (
+        isinstance(n_realizations, bool)
+        or not isinstance(n_realizations, numbers.Real)
+        or not np.isfinite(n_realizations)
+        or int(n_realizations) != n_realizations
+    ):
         raise ValueError(f"n_realizations must be an integer >= 1, got {n_realizations!r}")
     if n_realizations < 1:
         raise ValueError(f"n_realizations must be >= 1, got {n_realizations!r}")
-    if not np.isfinite(scatter_to_primary) or scatter_to_primary < 0:
+    if (
+        isinstance(scatter_to_primary, bool)
+        or not isinstance(scatter_to_primary, numbers.Real)
+        or not np.isfinite(scatter_to_primary)
+        or scatter_to_primary < 0
+    ):
         raise ValueError(f"scatter_to_primary must be >= 0, got {scatter_to_primary!r}")
+    # Checked here, before the (expensive) noise-free projection, not deep inside it.
+    _check_seed(seed)
+    _check_count(n_iter, "n_iter", low=1)
+    _check_count(n_subsets, "n_subsets", low=1)
+    if geometry is not None and not isinstance(geometry, SpectGeometry):
+        raise ValueError(
+            f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"
+        )
     geometry = geometry if geometry is not None else SpectGeometry()
+    if n_subsets > geometry.n_views:
+        raise ValueError(
+            f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
+            f"got {n_subsets!r}"
+        )
     noise_free = _noise_free(
         phantom,
         geometry,

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import inspect
 import io
 import json
 import math
@@ -76,7 +77,7 @@ from .datasets import (
     gather_pairs,
 )
 from .io import write_file_atomically
-from .model import win5rb
+from .model import _check_architecture, win5rb
 
 __all__ = [
     "TrainingConfig",
@@ -93,6 +94,11 @@ _STATE_FILE = "checkpoint.json"
 _CHECKPOINTS = "checkpoints"
 _WEIGHTS_FILE = "weights.npz"
 _OPTIMIZER_FILE = "optimizer.npz"
+
+# The keyword arguments of win5rb (and their defaults) that a model configuration may hold.
+_WIN5RB_DEFAULTS = {
+    name: parameter.default for name, parameter in inspect.signature(win5rb).parameters.items()
+}
 
 ModelLike = keras.Model | Mapping[str, Any] | Callable[[], keras.Model]
 
@@ -170,7 +176,12 @@ class TrainingConfig:
         rate = self.learning_rate
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < 1:
             raise ValueError(f"learning_rate must be a number in (0, 1), got {rate!r}")
-        if not math.isfinite(self.min_delta) or self.min_delta < 0:
+        if (
+            isinstance(self.min_delta, bool)
+            or not isinstance(self.min_delta, numbers.Real)
+            or not math.isfinite(self.min_delta)
+            or self.min_delta < 0
+        ):
             raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
@@ -322,9 +333,9 @@ def _enable_determinism(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _strategy_scope(strategy: Any) -> contextlib.AbstractContextManager:
+def _check_strategy(strategy: Any) -> None:
     if strategy is None:
-        return contextlib.nullcontext()
+        return
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "strategy needs the TensorFlow backend (a tf.distribute strategy), but Keras "
@@ -334,6 +345,12 @@ def _strategy_scope(strategy: Any) -> contextlib.AbstractContextManager:
         raise ValueError(
             f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}"
         )
+
+
+def _strategy_scope(strategy: Any) -> contextlib.AbstractContextManager:
+    if strategy is None:
+        return contextlib.nullcontext()
+    _check_strategy(strategy)
     return strategy.scope()
 
 
@@ -599,7 +616,27 @@ def _train(
     verbose: bool,
 ) -> TrainingResult:
     config = _check_config(config)
+    if not isinstance(work_dir, str | os.PathLike):
+        raise ValueError(
+            f"work_dir must be a folder path (str or os.PathLike), got {type(work_dir).__name__}"
+        )
     work_dir = Path(work_dir)
+    # Everything the caller gives is checked before the first TensorFlow operation.
+    if not (isinstance(model, keras.Model | Mapping) or callable(model)):
+        raise ValueError(
+            "model must be a keras.Model, a win5rb configuration dict or a function returning "
+            f"a model, got {type(model).__name__}"
+        )
+    if isinstance(model, Mapping):
+        unknown = sorted(set(model) - set(_WIN5RB_DEFAULTS))
+        if unknown:
+            raise ValueError(
+                f"model configuration has unknown key(s) {unknown}; win5rb takes "
+                f"{list(_WIN5RB_DEFAULTS)}"
+            )
+        sizes = {**_WIN5RB_DEFAULTS, **model}
+        _check_architecture(sizes["filters"], sizes["kernel_size"], sizes["depth"])
+    _check_strategy(strategy)
     train = PairSchedule(
         dataset,
         split="train",
@@ -869,8 +906,9 @@ def train_count_split(
     dataset = _check_dataset(dataset, "train_count_split")
     if dataset.kind != "count_split":
         raise ValueError(
-            "train_count_split needs the count-split set: build the training set with "
-            "count_splitting=True and pass data.count_split"
+            "train_count_split needs the count-split set (dataset.kind 'count_split'), got a "
+            f"set of kind {dataset.kind!r}: build the training set with count_splitting=True "
+            "and pass data.count_split"
         )
     return train_noise2noise(
         dataset,

@@ -10,6 +10,8 @@ section 8).
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,7 +67,13 @@ def paint_occupancy(
         ``1 / supersample**3``); they sum to at most 1 in every voxel.
     """
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
-    if int(supersample) != supersample or not 1 <= supersample <= 8:
+    if (
+        isinstance(supersample, bool)
+        or not isinstance(supersample, numbers.Real)
+        or not math.isfinite(supersample)
+        or int(supersample) != supersample
+        or not 1 <= supersample <= 8
+    ):
         raise ValueError(f"supersample must be an integer from 1 to 8, got {supersample!r}")
     names = [name for name, _ in organs]
     if len(set(names)) != len(names):
