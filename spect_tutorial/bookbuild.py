@@ -191,11 +191,11 @@ def stage_sources(root: Path, stage: Path, *, keep_executed: bool = False) -> No
     (stage / "book").mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(root / name, stage / name)
-    ignored = {".ipynb_checkpoints", "__pycache__"}
     for path in sorted((root / "book").rglob("*")):
         relative = path.relative_to(root)
-        if path.is_dir() or path.suffix == ".ipynb" or ignored & set(relative.parts):
-            continue
+        hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+        if path.is_dir() or path.suffix == ".ipynb" or hidden:
+            continue  # caches (.cache, .ipynb_checkpoints, ...) are not book sources
         (stage / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, stage / relative)
     data_link = stage / "data"
@@ -367,6 +367,15 @@ def build_book(root: Path, stage: Path) -> int:
     return subprocess.run(command, cwd=root, check=False).returncode
 
 
+def _previous_rows(report: Path) -> list[dict[str, Any]]:
+    """Rows of an earlier chapters report (``--only`` updates the chapters it ran)."""
+    try:
+        rows = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [row for row in rows if isinstance(row, dict) and "notebook" in row]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status.
 
@@ -428,9 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             execute_notebook(root / path, stage / path, cwd=stage / path.parent, label=str(path))
         )
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / "chapters.json").write_text(
-        json.dumps([asdict(result) for result in results], indent=2) + "\n", encoding="utf-8"
-    )
+    report = reports / "chapters.json"
+    rows = {row["notebook"]: row for row in _previous_rows(report)} if args.only else {}
+    rows.update({result.notebook: asdict(result) for result in results})
+    ordered = [rows[str(path)] for path in notebooks if str(path) in rows]
+    report.write_text(json.dumps(ordered, indent=2) + "\n", encoding="utf-8")
     _print_table(results)
     failed = [result.notebook for result in results if not result.ok]
     if failed:

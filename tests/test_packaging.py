@@ -168,3 +168,23 @@ def test_runner_reports_a_failing_notebook(tmp_path: Path) -> None:
     result = bookbuild.execute_notebook(broken, tmp_path / "out.ipynb", cwd=tmp_path)
     assert not result.ok
     assert "RuntimeError" in result.error and "chapter broke" in result.error
+
+
+def test_staging_skips_hidden_caches_and_reports_merge(tmp_path):
+    from spect_tutorial.bookbuild import _previous_rows, stage_sources
+
+    root = tmp_path / "repo"
+    (root / "book" / ".cache" / "training").mkdir(parents=True)
+    (root / "book" / ".cache" / "training" / "data.npz").write_bytes(b"x")
+    (root / "book" / "index.md").write_text("# Index\n")
+    for name in ("_config.yml", "_toc.yml"):
+        (root / name).write_text("")
+    stage = tmp_path / "stage"
+    stage_sources(root, stage)
+    assert (stage / "book" / "index.md").exists()
+    assert not (stage / "book" / ".cache").exists()
+    report = tmp_path / "chapters.json"
+    report.write_text('[{"notebook": "book/a.ipynb", "ok": true}]')
+    assert _previous_rows(report) == [{"notebook": "book/a.ipynb", "ok": True}]
+    report.write_text("not json")
+    assert _previous_rows(report) == []
