@@ -75,6 +75,7 @@ from .acquisition import SpectGeometry
 from .frame import check_voxel_size_mm, mm_to_index
 from .io import write_file_atomically
 from .noise import STANDARD_COUNT_LEVELS, realization_seed, split_counts
+from .protocol import check_disjoint_from_evaluation
 
 __all__ = [
     "DEFAULT_SLAB_HALF_WIDTH_MM",
@@ -787,6 +788,7 @@ def build_training_set(
             f"got {n_subsets!r}"
         )
     seeds = training_seeds(seed, n_phantoms)
+    check_disjoint_from_evaluation(seeds["phantom"])  # no held-out patient in training
     parameters = _parameters(
         n_phantoms=n_phantoms,
         realizations=realizations,

@@ -1,0 +1,112 @@
+"""The held-out evaluation protocol, fixed before any model is trained.
+
+Science reference, section 8: held-out phantoms are drawn from seeds disjoint
+from every training seed, fixed and committed before any model is trained; at
+least 6 phantoms (half with a defect) x 3 realizations per count level; results
+as mean and 95 % confidence interval. This module is that commitment: the
+seeds below must not change once a model has been evaluated on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .noise import STANDARD_COUNT_LEVELS
+from .phantom import Phantom, random_phantom
+
+__all__ = [
+    "EVALUATION_COUNT_LEVELS",
+    "EVALUATION_PHANTOMS",
+    "EVALUATION_REALIZATIONS",
+    "EvaluationPhantom",
+    "check_disjoint_from_evaluation",
+    "evaluation_phantom",
+]
+
+
+@dataclass(frozen=True)
+class EvaluationPhantom:
+    """One held-out patient: the seed of :func:`random_phantom` and whether it has a defect."""
+
+    seed: int
+    defect: bool
+
+
+#: The held-out patients (8: four with a perfusion defect, four without). The seeds
+#: lie far below the 32-bit seeds that ``datasets.training_seeds`` derives; a test
+#: checks they are disjoint from the training seeds of every training seed 0-99.
+EVALUATION_PHANTOMS: tuple[EvaluationPhantom, ...] = (
+    EvaluationPhantom(seed=7001, defect=False),
+    EvaluationPhantom(seed=7002, defect=True),
+    EvaluationPhantom(seed=7003, defect=False),
+    EvaluationPhantom(seed=7004, defect=True),
+    EvaluationPhantom(seed=7005, defect=False),
+    EvaluationPhantom(seed=7006, defect=True),
+    EvaluationPhantom(seed=7007, defect=False),
+    EvaluationPhantom(seed=7008, defect=True),
+)
+
+#: Count levels of the evaluation, in percent.
+EVALUATION_COUNT_LEVELS: tuple[float, ...] = STANDARD_COUNT_LEVELS
+
+#: Independent noisy realizations per phantom and count level.
+EVALUATION_REALIZATIONS = 3
+
+
+def evaluation_phantom(
+    index: int,
+    *,
+    shape: tuple[int, int, int] = (128, 128, 128),
+    voxel_size_mm: float = 3.2,
+) -> Phantom:
+    """Build held-out patient ``index`` (0-based) of :data:`EVALUATION_PHANTOMS`.
+
+    Parameters
+    ----------
+    index : int
+        Position in :data:`EVALUATION_PHANTOMS`.
+    shape, voxel_size_mm
+        Grid, as for :func:`~spect_tutorial.phantom.random_phantom`.
+
+    Returns
+    -------
+    Phantom
+        With a perfusion defect exactly when the protocol says so.
+    """
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"index must be an int, got {index!r}")
+    if not 0 <= index < len(EVALUATION_PHANTOMS):
+        raise ValueError(
+            f"index must be in 0..{len(EVALUATION_PHANTOMS) - 1} (the held-out phantoms), "
+            f"got {index}"
+        )
+    entry = EVALUATION_PHANTOMS[index]
+    return random_phantom(
+        seed=entry.seed,
+        shape=shape,
+        voxel_size_mm=voxel_size_mm,
+        defect_probability=1.0 if entry.defect else 0.0,
+    )
+
+
+def check_disjoint_from_evaluation(phantom_seeds: Iterable[int]) -> None:
+    """Refuse training phantom seeds that are also held-out evaluation seeds.
+
+    Parameters
+    ----------
+    phantom_seeds : iterable of int
+        Seeds of :func:`random_phantom` used for training.
+
+    Raises
+    ------
+    ValueError
+        Naming the seeds that would leak held-out patients into training.
+    """
+    held_out = {entry.seed for entry in EVALUATION_PHANTOMS}
+    shared = sorted(held_out.intersection(int(seed) for seed in phantom_seeds))
+    if shared:
+        raise ValueError(
+            f"training phantom seeds {shared} are held-out evaluation seeds "
+            "(spect_tutorial.protocol.EVALUATION_PHANTOMS); choose another training seed"
+        )
