@@ -31,6 +31,7 @@ from .study import Study, simulate_study
 
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -99,19 +100,37 @@ def count_level_studies(
     }
 
 
-def _panels(study: Study) -> dict[str, np.ndarray]:
-    """The pictures an explorer shows for one study."""
-    view = nearest_view_index(study.geometry.angles_deg)
-    # A 134 mm field of view around the LV (21 voxels of 6.4 mm).
-    short_axis = reorient(
-        study.recons[0],
+def _mid_short_axis(volume: np.ndarray, study: Study) -> np.ndarray:
+    """The mid short-axis slice of ``volume`` over a 134 mm field around the LV."""
+    stack = reorient(
+        volume,
         study.lv,
         voxel_size_mm=study.voxel_size_mm,
         view="SA",
         shape=(_HEART_VOXELS, _HEART_VOXELS, _HEART_VOXELS),
     )
-    middle = short_axis.shape[0] // 2
-    return {"projection": study.projections[0, view], "short_axis": short_axis[middle]}
+    return stack[_HEART_VOXELS // 2]
+
+
+def _show_short_axis(axis: Axes, picture: np.ndarray, study: Study, image_max: float) -> Any:
+    """Draw a mid short-axis slice with the shared window and a mm extent."""
+    half = _HEART_VOXELS * study.voxel_size_mm / 2
+    return axis.imshow(
+        picture,
+        cmap=ACTIVITY_CMAP,
+        vmin=0,
+        vmax=image_max,
+        extent=(-half, half, half, -half),
+    )
+
+
+def _panels(study: Study) -> dict[str, np.ndarray]:
+    """The pictures an explorer shows for one study."""
+    view = nearest_view_index(study.geometry.angles_deg)
+    return {
+        "projection": study.projections[0, view],
+        "short_axis": _mid_short_axis(study.recons[0], study),
+    }
 
 
 def _metrics_text(study: Study) -> str:
@@ -141,15 +160,7 @@ def _draw(figure: Figure, study: Study, *, image_max: float) -> None:
     axes[0].set_xlabel("detector bin (mm)", fontsize=8)
     axes[0].set_ylabel("z (mm): feet to head", fontsize=8)
     figure.colorbar(picture, ax=axes[0], label="counts per pixel", shrink=0.8)
-    n = panels["short_axis"].shape[0]
-    half = n * study.voxel_size_mm / 2
-    picture = axes[1].imshow(
-        panels["short_axis"],
-        cmap=ACTIVITY_CMAP,
-        vmin=0,
-        vmax=image_max,
-        extent=(-half, half, half, -half),
-    )
+    picture = _show_short_axis(axes[1], panels["short_axis"], study, image_max)
     axes[1].set_title("OSEM image, mid short-axis slice", fontsize=9)
     axes[1].set_xlabel("septal to lateral (mm)", fontsize=8)
     axes[1].set_ylabel("anterior to inferior (mm)", fontsize=8)
@@ -242,13 +253,6 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
     """Filter the first realization and collect what the filter explorer shows."""
     image = gaussian_filter_mm(study.recons[0], fwhm_mm, voxel_size_mm=study.voxel_size_mm)
     normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-    short_axis = reorient(
-        image,
-        study.lv,
-        voxel_size_mm=study.voxel_size_mm,
-        view="SA",
-        shape=(_HEART_VOXELS, _HEART_VOXELS, _HEART_VOXELS),
-    )
     # A radial line from the septum through the LV centre to the lateral wall.
     start = study.lv.center + 45.0 * study.lv.septal_direction
     end = study.lv.center - 45.0 * study.lv.septal_direction
@@ -257,7 +261,7 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
         distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
         curves[label] = values
     return {
-        "short_axis": short_axis[_HEART_VOXELS // 2],
+        "short_axis": _mid_short_axis(image, study),
         "distance_mm": distance - 45.0,
         "profiles": curves,
         "cov": coefficient_of_variation(image, normal),
@@ -274,14 +278,7 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
 def _draw_filtered(figure: Figure, study: Study, fwhm_mm: float, *, image_max: float) -> str:
     view = _filtered_view(study, fwhm_mm)
     axes = figure.subplots(1, 2, width_ratios=(1, 1.3))
-    half = _HEART_VOXELS * study.voxel_size_mm / 2
-    picture = axes[0].imshow(
-        view["short_axis"],
-        cmap=ACTIVITY_CMAP,
-        vmin=0,
-        vmax=image_max,
-        extent=(-half, half, half, -half),
-    )
+    picture = _show_short_axis(axes[0], view["short_axis"], study, image_max)
     axes[0].set_title(f"{study.count_level:g} % counts, {fwhm_mm:g} mm FWHM", fontsize=9)
     axes[0].set_xlabel("septal to lateral (mm)", fontsize=8)
     axes[0].set_ylabel("anterior to inferior (mm)", fontsize=8)
@@ -423,19 +420,12 @@ def show_filter_grid(
         squeeze=False,
         layout="constrained",
     )
-    half = _HEART_VOXELS * next(iter(ordered.values())).voxel_size_mm / 2
     picture = None
     for row, study in enumerate(ordered.values()):
         for column, fwhm in enumerate(fwhms_mm):
             view = _filtered_view(study, float(fwhm))
             axis = axes[row, column]
-            picture = axis.imshow(
-                view["short_axis"],
-                cmap=ACTIVITY_CMAP,
-                vmin=0,
-                vmax=image_max,
-                extent=(-half, half, half, -half),
-            )
+            picture = _show_short_axis(axis, view["short_axis"], study, image_max)
             axis.set_xticks([])
             axis.set_yticks([])
             axis.set_title(f"{fwhm:g} mm: CoV {view['cov']:.2f}", fontsize=8)
