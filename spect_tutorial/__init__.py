@@ -78,6 +78,7 @@ _PUBLIC: dict[str, str] = {
     "denoise": "inference",
     "load_pretrained": "weights",
     "save_weights": "weights",
+    "run_benchmark": "benchmark",
 }
 
 # ``reorient`` is both a submodule and its main function: importing the submodule
@@ -128,6 +129,7 @@ __all__ = [
     "realization_seed",
     "reorient",
     "reorient_back",
+    "run_benchmark",
     "save_phantom",
     "save_weights",
     "scatter_projections",
@@ -145,6 +147,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
     from .acquisition import SpectGeometry, SpectSystem, scatter_projections
+    from .benchmark import run_benchmark
     from .data import load_shipped_phantom
     from .datasets import build_training_set, synthetic_training_set
     from .filters import butterworth_filter, gaussian_filter_mm, optimal_fwhm

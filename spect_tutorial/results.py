@@ -1,0 +1,356 @@
+"""Benchmark records: read them back, summarise them with confidence intervals, tabulate them.
+
+:mod:`spect_tutorial.benchmark` writes one JSON record per (method, count
+level, held-out phantom, realization) to an append-only JSON Lines file. This
+module turns such a file into the numbers the book and the README show.
+
+Statistics (science reference section 8: "mean and 95 % confidence interval")
+--------------------------------------------------------------------------
+Realizations of one phantom share its anatomy, so they are not independent
+samples of "a patient". Every summary therefore first averages the
+realizations of each phantom, then takes the mean over phantoms and a
+Student-t 95 % confidence interval of that mean (``n`` = number of phantoms,
+``n - 1`` degrees of freedom). Metrics that exist only with a defect (the
+defect ratio) use the phantoms that have one. Ratios between two methods
+(e.g. the network's NRMSE over the optimal Gaussian's) are *paired*: the ratio
+is formed per image, averaged per phantom, then summarised the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "METRICS",
+    "Estimate",
+    "derived",
+    "estimate",
+    "load_records",
+    "markdown_table",
+    "paired_ratio",
+    "summarise",
+    "summary_rows",
+]
+
+#: Metrics of a record that are summarised, with their display names and units.
+METRICS: dict[str, str] = {
+    "nrmse": "NRMSE",
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "cov": "CoV",
+    "noise_cov": "noise CoV",
+    "wall_mm": "wall (mm)",
+    "wall_ideal_mm": "ideal wall (mm)",
+    "wall_true_mm": "true wall (mm)",
+    "defect_ratio": "defect ratio",
+    "defect_ratio_ideal": "ideal defect ratio",
+    "fwhm_mm": "FWHM (mm)",
+    "method_s": "time (s)",
+}
+
+_KEY_FIELDS = ("method", "count_level", "phantom", "realization")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Mean over phantoms with its 95 % confidence interval.
+
+    Attributes
+    ----------
+    mean : float
+        Mean of the per-phantom means.
+    low, high : float
+        Student-t 95 % confidence interval of that mean (equal to ``mean`` when
+        only one phantom contributes: no interval can be estimated).
+    n : int
+        Number of phantoms.
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        """Half the width of the interval (same units as the metric)."""
+        return (self.high - self.low) / 2.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain ``dict`` for JSON."""
+        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
+
+    def format(self, digits: int = 3) -> str:
+        """``"mean ± half-width"`` (just the mean when ``n`` is 1)."""
+        if self.n < 2:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
+
+
+def _t_quantile_975(dof: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, dof))
+
+
+def estimate(per_phantom: Sequence[float]) -> Estimate:
+    """Mean and Student-t 95 % interval of per-phantom values (NaNs dropped).
+
+    Parameters
+    ----------
+    per_phantom : sequence of float
+        One value per phantom (already averaged over its realizations).
+
+    Returns
+    -------
+    Estimate
+        ``n = 0`` and NaN everywhere when no finite value is given.
+    """
+    values = np.asarray([v for v in per_phantom if v is not None], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    mean = float(values.mean())
+    if values.size == 1:
+        return Estimate(mean, mean, mean, 1)
+    half = _t_quantile_975(values.size - 1) * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return Estimate(mean, mean - half, mean + half, int(values.size))
+
+
+def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a benchmark's JSON Lines file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file written by :mod:`spect_tutorial.benchmark`.
+
+    Returns
+    -------
+    list of dict
+        The records in file order. A last line cut short (the run was killed
+        while writing it) is ignored; the benchmark recomputes that result.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If a line other than the last is not a JSON object with the key fields
+        (``method``, ``count_level``, ``phantom``, ``realization``), naming the
+        file and the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark results {path} do not exist")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or any(key not in record for key in _KEY_FIELDS):
+                raise ValueError("not a benchmark record")
+        except ValueError as error:
+            if number == len(lines):
+                continue  # a torn last line: recomputed on resume
+            raise ValueError(
+                f"{path}, line {number}: not a benchmark record ({error}); "
+                f"the file is not a spect_tutorial benchmark's JSON Lines output"
+            ) from None
+        records.append(record)
+    return records
+
+
+def _per_phantom(records: Iterable[Mapping[str, Any]], metric: str) -> dict[int, float]:
+    sums: dict[int, list[float]] = defaultdict(list)
+    for record in records:
+        value = record.get(metric)
+        if value is None or not math.isfinite(float(value)):
+            continue
+        sums[int(record["phantom"])].append(float(value))
+    return {phantom: float(np.mean(values)) for phantom, values in sorted(sums.items())}
+
+
+def summarise(
+    records: Iterable[Mapping[str, Any]], metrics: Sequence[str] = tuple(METRICS)
+) -> dict[str, dict[float, dict[str, Estimate]]]:
+    """Mean and 95 % interval of every metric per method and count level.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Benchmark records (:func:`load_records`).
+    metrics : sequence of str, optional
+        Record fields to summarise (default :data:`METRICS`).
+
+    Returns
+    -------
+    dict
+        ``summary[method][count_level][metric]`` -> :class:`Estimate`, methods
+        and levels in order of first appearance / ascending. Metrics a method
+        never reports (e.g. ``fwhm_mm`` for the network) are left out.
+    """
+    grouped: dict[str, dict[float, list[Mapping[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for record in records:
+        grouped[str(record["method"])][float(record["count_level"])].append(record)
+    summary: dict[str, dict[float, dict[str, Estimate]]] = {}
+    for method, by_level in grouped.items():
+        summary[method] = {}
+        for level in sorted(by_level):
+            entries = {}
+            for metric in metrics:
+                result = estimate(list(_per_phantom(by_level[level], metric).values()))
+                if result.n:
+                    entries[metric] = result
+            summary[method][level] = entries
+    return summary
+
+
+def paired_ratio(
+    records: Iterable[Mapping[str, Any]],
+    method: str,
+    baseline: str,
+    *,
+    count_level: float,
+    metric: str = "nrmse",
+) -> Estimate:
+    """Paired ratio ``method / baseline`` of a metric at one count level.
+
+    The ratio is formed per image (same phantom, realization and noise),
+    averaged per phantom, and summarised over phantoms as in :func:`summarise`.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Benchmark records holding both methods.
+    method, baseline : str
+        Method names as recorded.
+    count_level : float
+        Count level in percent.
+    metric : str, optional
+        Record field (default ``"nrmse"``).
+
+    Returns
+    -------
+    Estimate
+        ``n = 0`` (NaN) when the two methods share no image.
+    """
+    level = float(count_level)
+    values: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
+    for record in records:
+        if float(record["count_level"]) != level or record["method"] not in (method, baseline):
+            continue
+        value = record.get(metric)
+        if value is not None:
+            key = (int(record["phantom"]), int(record["realization"]))
+            values[key][str(record["method"])] = float(value)
+    ratios = [
+        {"phantom": key[0], "ratio": pair[method] / pair[baseline]}
+        for key, pair in sorted(values.items())
+        if method in pair and baseline in pair and pair[baseline] != 0
+    ]
+    return estimate(list(_per_phantom(ratios, "ratio").values()))
+
+
+def derived(
+    records: Iterable[Mapping[str, Any]],
+    method: str,
+    *,
+    count_level: float,
+    function: Callable[[Mapping[str, Any]], float | None],
+) -> Estimate:
+    """Summarise a quantity computed from each record of one method and count level.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Benchmark records.
+    method : str
+        Method name as recorded.
+    count_level : float
+        Count level in percent.
+    function : callable
+        ``function(record) -> float or None`` (e.g. ``wall_mm - wall_ideal_mm``);
+        ``None`` skips the record.
+
+    Returns
+    -------
+    Estimate
+        Averaged per phantom, then over phantoms as in :func:`summarise`.
+    """
+    level = float(count_level)
+    values = []
+    for record in records:
+        if record["method"] == method and float(record["count_level"]) == level:
+            value = function(record)
+            if value is not None:
+                values.append({"phantom": record["phantom"], "value": value})
+    return estimate(list(_per_phantom(values, "value").values()))
+
+
+def summary_rows(
+    summary: Mapping[str, Mapping[float, Mapping[str, Estimate]]],
+) -> list[dict[str, Any]]:
+    """Flatten a :func:`summarise` result into JSON-ready rows (one per method and level)."""
+    rows = []
+    for method, by_level in summary.items():
+        for level, entries in by_level.items():
+            rows.append(
+                {
+                    "method": method,
+                    "count_level": level,
+                    **{metric: value.as_dict() for metric, value in entries.items()},
+                }
+            )
+    return rows
+
+
+_DIGITS = {"nrmse": 3, "ssim": 3, "cov": 3, "noise_cov": 3, "psnr": 1, "defect_ratio": 3}
+
+
+def markdown_table(
+    summary: Mapping[str, Mapping[float, Mapping[str, Estimate]]],
+    *,
+    metrics: Sequence[str] = ("nrmse", "ssim", "cov", "wall_mm", "defect_ratio"),
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """A Markdown table: one row per method and count level, "mean ± 95 % half-width".
+
+    Parameters
+    ----------
+    summary : mapping
+        A :func:`summarise` result.
+    metrics : sequence of str, optional
+        Columns, in order.
+    labels : mapping, optional
+        Display names of the methods (default: the recorded names).
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+    """
+    labels = labels or {}
+    header = ["method", "counts (%)", *(METRICS.get(metric, metric) for metric in metrics)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, by_level in summary.items():
+        for level, entries in by_level.items():
+            cells = [labels.get(method, method), f"{level:g}"]
+            for metric in metrics:
+                value = entries.get(metric)
+                cells.append("–" if value is None else value.format(_DIGITS.get(metric, 1)))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,237 @@
+"""The benchmark command, its records and their statistics, and the evaluation targets."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from spect_tutorial import benchmark, evaluate
+from spect_tutorial.results import (
+    derived,
+    estimate,
+    load_records,
+    markdown_table,
+    paired_ratio,
+    summarise,
+)
+
+METRIC_FIELDS = ("nrmse", "psnr", "ssim", "cov", "noise_cov", "wall_mm")
+
+
+def _record(method, level, phantom, realization, **values):
+    return {
+        "method": method,
+        "count_level": level,
+        "phantom": phantom,
+        "realization": realization,
+        **values,
+    }
+
+
+# --- statistics ---------------------------------------------------------------------
+
+
+def test_estimate_is_the_student_t_interval_of_the_mean():
+    values = [0.11, 0.13, 0.12, 0.16, 0.10, 0.14]
+    result = estimate(values)
+    half = stats.t.ppf(0.975, 5) * np.std(values, ddof=1) / math.sqrt(6)
+    assert result.n == 6
+    assert result.mean == pytest.approx(np.mean(values))
+    assert result.low == pytest.approx(np.mean(values) - half)
+    assert result.high == pytest.approx(np.mean(values) + half)
+    assert estimate([0.2]).low == estimate([0.2]).high == 0.2
+    assert estimate([]).n == 0 and math.isnan(estimate([]).mean)
+
+
+def test_summaries_average_realizations_per_phantom_first():
+    # Phantom 0 has three realizations, phantom 1 one: the mean is over phantoms.
+    records = [
+        _record("a", 100.0, 0, 0, nrmse=0.1),
+        _record("a", 100.0, 0, 1, nrmse=0.1),
+        _record("a", 100.0, 0, 2, nrmse=0.1),
+        _record("a", 100.0, 1, 0, nrmse=0.3),
+    ]
+    result = summarise(records)["a"][100.0]["nrmse"]
+    assert result.n == 2
+    assert result.mean == pytest.approx(0.2)  # not 0.15, the mean over images
+
+
+def test_paired_ratio_pairs_images_and_derived_applies_a_function():
+    records = []
+    for phantom in range(4):
+        for k in range(3):
+            base = 0.1 + 0.01 * phantom + 0.001 * k
+            records.append(_record("net", 25.0, phantom, k, nrmse=0.7 * base, wall_mm=14.0))
+            records.append(_record("gauss", 25.0, phantom, k, nrmse=base, wall_mm=15.0))
+    ratio = paired_ratio(records, "net", "gauss", count_level=25.0)
+    assert ratio.n == 4
+    assert ratio.mean == pytest.approx(0.7)
+    assert ratio.half_width == pytest.approx(0.0, abs=1e-12)  # exactly 0.7 everywhere
+    assert paired_ratio(records, "net", "gauss", count_level=100.0).n == 0
+    wall = derived(records, "net", count_level=25.0, function=lambda r: r["wall_mm"] - 13.5)
+    assert wall.mean == pytest.approx(0.5)
+
+
+def test_load_records_ignores_a_torn_last_line_and_refuses_a_foreign_file(tmp_path):
+    path = tmp_path / "results.jsonl"
+    good = json.dumps(_record("noisy", 100.0, 0, 0, nrmse=0.1))
+    path.write_text(good + "\n" + good[:25], encoding="utf-8")
+    assert len(load_records(path)) == 1
+    path.write_text("not json\n" + good + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"results\.jsonl, line 1: not a benchmark record"):
+        load_records(path)
+    path.write_text(json.dumps({"method": "noisy"}) + "\n" + good + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1"):
+        load_records(path)
+    with pytest.raises(FileNotFoundError, match="do not exist"):
+        load_records(tmp_path / "missing.jsonl")
+
+
+def test_markdown_table_shows_mean_and_half_width():
+    records = [_record("a", 50.0, p, 0, nrmse=v) for p, v in enumerate((0.1, 0.2, 0.3))]
+    table = markdown_table(summarise(records), metrics=("nrmse",), labels={"a": "method A"})
+    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
+    assert f"| method A | 50 | 0.200 ± {half:.3f} |" in table
+    assert table.splitlines()[0] == "| method | counts (%) | NRMSE |"
+
+
+# --- the benchmark run --------------------------------------------------------------
+
+
+def _run_baselines(path):
+    benchmark.run_benchmark(
+        path,
+        methods=["noisy", "gaussian_optimal", "butterworth"],
+        phantoms=[1],
+        count_levels=[50.0],
+        realizations=2,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    """Two baselines on one held-out phantom with a defect at one level (about 15 s)."""
+    path = tmp_path_factory.mktemp("benchmark") / "results.jsonl"
+    _run_baselines(path)
+    return path
+
+
+def test_records_hold_every_field_finite(baseline_run):
+    records = load_records(baseline_run)
+    assert len(records) == 3 * 2
+    for record in records:
+        for name in (*METRIC_FIELDS, "wall_ideal_mm", "wall_true_mm", "defect_ratio"):
+            assert math.isfinite(record[name]), (record["method"], name)
+        assert record["defect"] is True and record["seed"] == 7002
+        assert 0.0 < record["defect_ratio_ideal"] < 1.0
+        assert record["peak_rss_mb"] > 0 and record["simulate_s"] > 0
+    by_method = {(r["method"], r["realization"]): r for r in records}
+    for k in range(2):
+        noisy, best = by_method["noisy", k], by_method["gaussian_optimal", k]
+        assert best["nrmse"] <= noisy["nrmse"], "the oracle Gaussian never loses to no filter"
+        assert best["fwhm_mm"] >= 0 and "fwhm_mm" not in noisy
+    # Same phantom, seed and realization -> same noisy image and metrics in both draws.
+    assert by_method["noisy", 0]["nrmse"] != by_method["noisy", 1]["nrmse"]
+
+
+def test_a_rerun_resumes_without_recomputing_or_rewriting(baseline_run):
+    before = baseline_run.read_bytes()
+    _run_baselines(baseline_run)
+    assert baseline_run.read_bytes() == before
+
+
+def test_a_torn_record_is_recomputed_and_earlier_records_kept(baseline_run, tmp_path):
+    path = tmp_path / "results.jsonl"
+    lines = baseline_run.read_text(encoding="utf-8").splitlines()
+    last = json.loads(lines[-1])
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:40], encoding="utf-8")
+    _run_baselines(path)
+    records = load_records(path)
+    assert len(records) == len(lines)
+    assert path.read_text(encoding="utf-8").startswith("\n".join(lines[:-1]))
+    redone = [r for r in records if (r["method"], r["realization"]) == (last["method"], 1)]
+    assert redone[0]["nrmse"] == pytest.approx(last["nrmse"], rel=1e-6)
+
+
+def test_summary_files_and_readme_block_are_generated_from_the_records(baseline_run, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# Title\n\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\n\nafter\n",
+        encoding="utf-8",
+    )
+    path = benchmark.write_summary(baseline_run, readme=str(readme))
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    assert summary["records"] == 6
+    table = benchmark.readme_table(summarise(load_records(baseline_run)))
+    assert benchmark.readme_block(readme) == table
+    assert (baseline_run.parent / "summary.md").read_text(encoding="utf-8") == table
+    assert readme.read_text(encoding="utf-8").endswith("<!-- benchmark:end -->\n\nafter\n")
+    readme.write_text("no markers\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no benchmark block"):
+        benchmark.update_readme(readme, table)
+
+
+def test_an_unknown_method_is_refused_before_any_simulation(tmp_path):
+    with pytest.raises(ValueError, match=r"'gausian' is neither a benchmark method"):
+        benchmark.run_benchmark(tmp_path / "r.jsonl", methods=["gausian"], weights_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"phantoms must be in 0\.\.7"):
+        benchmark.run_benchmark(tmp_path / "r.jsonl", phantoms=[8])
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_heart_slab_covers_the_mask_with_a_margin():
+    mask = np.zeros((20, 8, 8), dtype=bool)
+    mask[6:10, 3, 3] = True
+    assert benchmark.heart_slab(mask, margin=2) == (4, 12)
+    assert benchmark.heart_slab(mask, margin=9) == (0, 19)
+
+
+# --- targets ------------------------------------------------------------------------
+
+
+def test_targets_judge_ratios_walls_and_defects():
+    records = []
+    for phantom in range(6):
+        defect = phantom % 2 == 1
+        for level in (25.0, 100.0):
+            base = 0.2 if level == 25.0 else 0.1
+            common = {"wall_ideal_mm": 13.8, "defect_ratio_ideal": 0.70 if defect else None}
+            records.append(
+                _record(
+                    "gaussian_optimal",
+                    level,
+                    phantom,
+                    0,
+                    nrmse=base,
+                    wall_mm=15.0,
+                    defect_ratio=0.74 if defect else None,
+                    **common,
+                )
+            )
+            records.append(
+                _record(
+                    "net",
+                    level,
+                    phantom,
+                    0,
+                    nrmse=0.6 * base,
+                    wall_mm=14.0,
+                    defect_ratio=0.73 if defect else None,
+                    **common,
+                )
+            )
+    checks = {check["target"]: check for check in evaluate.targets(records, "net")}
+    assert checks["NRMSE / optimal Gaussian's at 100 %"]["met"] is True
+    assert checks["NRMSE / optimal Gaussian's at 25 %"]["met"] is True
+    # 0.6 x 0.2 = 0.12 at 25 % is worse than the Gaussian's 0.1 at 100 %.
+    assert checks["NRMSE at 25 % (limit: optimal Gaussian's at 100 %)"]["met"] is False
+    assert checks["wall - ideal wall at 100 % (mm)"]["mean"] == pytest.approx(0.2)
+    assert checks["wall - ideal wall at 100 % (mm)"]["met"] is True
+    defect = checks["defect ratio - ideal's at 100 %"]
+    assert defect["mean"] == pytest.approx(0.03) and defect["met"] is False
+    assert defect["n"] == 3  # only the phantoms with a defect
