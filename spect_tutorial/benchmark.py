@@ -32,7 +32,8 @@ re-running the command skips every (method, count level, phantom, realization)
 already present, so a killed run resumes where it stopped and finished records
 are never rewritten. Fields: ``method``, ``count_level``, ``phantom`` (index in
 the protocol), ``seed``, ``realization``, ``defect``, ``nrmse``, ``psnr``,
-``ssim``, ``cov``, ``noise_cov``, ``wall_mm``, ``wall_ideal_mm``,
+``ssim``, ``cov``, ``noise_cov``, ``mean_ratio`` (mean over the myocardial
+region / the ideal image's: the bias of the mean), ``wall_mm``, ``wall_ideal_mm``,
 ``wall_true_mm``, ``defect_ratio``, ``defect_ratio_ideal`` (``null`` without a
 defect), ``fwhm_mm`` (optimal Gaussian only), ``simulate_s`` (simulation and
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
@@ -90,6 +91,7 @@ __all__ = [
     "build_parser",
     "heart_slab",
     "main",
+    "method_images",
     "run_benchmark",
     "write_summary",
 ]
@@ -355,6 +357,62 @@ def _load_models(
     return available, models
 
 
+def method_images(
+    study: Study,
+    methods: Sequence[str] | None = None,
+    *,
+    realization: int = 0,
+    weights_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """Apply benchmark methods to one realization of a study, exactly as the benchmark does.
+
+    Parameters
+    ----------
+    study : Study
+        A simulated study (:func:`~spect_tutorial.study.simulate_study`).
+    methods : sequence of str, optional
+        Names from :data:`METHODS` or weights names; default all of
+        :data:`METHODS` (networks whose weights are missing are left out).
+    realization : int, optional
+        Which noisy realization of the study (default 0).
+    weights_dir : str or os.PathLike, optional
+        Folder of the networks' weights.
+    progress : bool, optional
+        Report skipped networks.
+
+    Returns
+    -------
+    images : dict of str to numpy.ndarray
+        Method name -> ``(z, y, x)`` image in the study's relative units.
+    details : dict of str to dict
+        Method name -> extra values (e.g. ``{"fwhm_mm": ...}`` for the optimal
+        Gaussian) and ``"seconds"``.
+    """
+    if not isinstance(study, Study):
+        raise ValueError(f"study must be a Study, got {type(study).__name__}")
+    n_realizations = study.recons.shape[0]
+    if isinstance(realization, bool) or not isinstance(realization, int | np.integer):
+        raise ValueError(f"realization must be an int, got {realization!r}")
+    if not 0 <= realization < n_realizations:
+        raise ValueError(
+            f"realization must be in 0..{n_realizations - 1} (the study's realizations), "
+            f"got {realization}"
+        )
+    chosen, models = _load_models(
+        _check_methods(methods),
+        None if weights_dir is None else Path(weights_dir),
+        print if progress else (lambda message: None),
+    )
+    context = _Context(study, models, heart_slab(study.evaluation_mask))
+    images, details = {}, {}
+    for method in chosen:
+        started = time.perf_counter()
+        images[method.name], extra = method.apply(context, int(realization))
+        details[method.name] = {**extra, "seconds": time.perf_counter() - started}
+    return images, details
+
+
 def run_benchmark(
     out: str | os.PathLike[str] = DEFAULT_RESULTS,
     *,
@@ -469,6 +527,10 @@ def run_benchmark(
                         "cov": float(coefficient_of_variation(image, normal)),
                         "noise_cov": float(
                             noise_coefficient_of_variation(image, study.ideal, normal)
+                        ),
+                        "mean_ratio": float(
+                            image[region].mean(dtype=np.float64)
+                            / study.ideal[region].mean(dtype=np.float64)
                         ),
                         **_wall_and_defect(image, study, base_apex),
                         **ideal_metrics,

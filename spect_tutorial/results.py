@@ -18,6 +18,7 @@ is formed per image, averaged per phantom, then summarised the same way.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "estimate",
     "load_records",
     "markdown_table",
+    "matching_count_level",
     "paired_ratio",
     "summarise",
     "summary_rows",
@@ -48,6 +50,7 @@ METRICS: dict[str, str] = {
     "ssim": "SSIM",
     "cov": "CoV",
     "noise_cov": "noise CoV",
+    "mean_ratio": "mean / ideal's",
     "wall_mm": "wall (mm)",
     "wall_ideal_mm": "ideal wall (mm)",
     "wall_true_mm": "true wall (mm)",
@@ -299,6 +302,53 @@ def derived(
             if value is not None:
                 values.append({"phantom": record["phantom"], "value": value})
     return estimate(list(_per_phantom(values, "value").values()))
+
+
+def matching_count_level(
+    summary: Mapping[str, Mapping[float, Mapping[str, Estimate]]],
+    method: str,
+    value: float,
+    *,
+    metric: str = "nrmse",
+) -> float | None:
+    """Count level at which a method's mean metric reaches ``value`` (log-log interpolation).
+
+    Answers "at what dose does the network match the optimal Gaussian at 100 %?":
+    the metric's mean is interpolated linearly in ``log(metric)`` against
+    ``log(count level)`` between the two benchmark levels that bracket ``value``.
+    The metric must fall as counts rise (NRMSE, CoV).
+
+    Parameters
+    ----------
+    summary : mapping
+        A :func:`summarise` result.
+    method : str
+        Method name.
+    value : float
+        Target value of the metric (> 0).
+    metric : str, optional
+        Record field (default ``"nrmse"``).
+
+    Returns
+    -------
+    float or None
+        Count level in percent; ``None`` when ``value`` lies outside the
+        method's measured range (no extrapolation).
+    """
+    if not value > 0:
+        raise ValueError(f"value must be > 0, got {value!r}")
+    points = sorted(
+        (level, entries[metric].mean)
+        for level, entries in summary[method].items()
+        if metric in entries and entries[metric].mean > 0
+    )
+    for (low, at_low), (high, at_high) in itertools.pairwise(points):
+        if min(at_low, at_high) <= value <= max(at_low, at_high) and at_low != at_high:
+            fraction = (math.log(value) - math.log(at_low)) / (
+                math.log(at_high) - math.log(at_low)
+            )
+            return float(math.exp(math.log(low) + fraction * (math.log(high) - math.log(low))))
+    return None
 
 
 def summary_rows(

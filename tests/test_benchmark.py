@@ -235,3 +235,18 @@ def test_targets_judge_ratios_walls_and_defects():
     defect = checks["defect ratio - ideal's at 100 %"]
     assert defect["mean"] == pytest.approx(0.03) and defect["met"] is False
     assert defect["n"] == 3  # only the phantoms with a defect
+
+
+def test_matching_count_level_interpolates_on_log_axes():
+    # NRMSE falling exactly as 1 / sqrt(counts): 0.2 at 25 %, 0.1 at 100 %.
+    records = [
+        _record("net", level, 0, 0, nrmse=0.1 * math.sqrt(100.0 / level))
+        for level in (12.5, 25.0, 50.0, 100.0, 200.0)
+    ]
+    summary = summarise(records)
+    from spect_tutorial.results import matching_count_level
+
+    assert matching_count_level(summary, "net", 0.1) == pytest.approx(100.0)
+    target = 0.1 * math.sqrt(100.0 / 70.0)  # the NRMSE expected at 70 %
+    assert matching_count_level(summary, "net", target) == pytest.approx(70.0, rel=1e-9)
+    assert matching_count_level(summary, "net", 1.0) is None  # outside the measured range
