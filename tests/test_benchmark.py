@@ -250,3 +250,93 @@ def test_matching_count_level_interpolates_on_log_axes():
     target = 0.1 * math.sqrt(100.0 / 70.0)  # the NRMSE expected at 70 %
     assert matching_count_level(summary, "net", target) == pytest.approx(70.0, rel=1e-9)
     assert matching_count_level(summary, "net", 1.0) is None  # outside the measured range
+
+
+# --- the committed results ------------------------------------------------------------
+
+REPOSITORY = benchmark.DEFAULT_RESULTS.parent.parent.parent
+COMMITTED = benchmark.DEFAULT_RESULTS
+
+
+def test_committed_summary_and_readme_agree_with_the_committed_records():
+    records = load_records(COMMITTED)
+    table = benchmark.readme_table(summarise(records))
+    assert benchmark.readme_block(REPOSITORY / "README.md") == table
+    assert (COMMITTED.parent / "summary.md").read_text(encoding="utf-8") == table
+    summary = json.loads((COMMITTED.parent / "summary.json").read_text(encoding="utf-8"))
+    assert summary["records"] == len(records)
+
+
+def test_committed_records_cover_the_protocol_for_every_method():
+    from spect_tutorial.protocol import (
+        EVALUATION_COUNT_LEVELS,
+        EVALUATION_PHANTOMS,
+        EVALUATION_REALIZATIONS,
+    )
+
+    records = load_records(COMMITTED)
+    keys = {(r["method"], r["count_level"], r["phantom"], r["realization"]) for r in records}
+    assert len(keys) == len(records), "one record per result"
+    expected = {
+        (method, level, phantom, k)
+        for method in benchmark.METHODS
+        for level in EVALUATION_COUNT_LEVELS
+        for phantom in range(len(EVALUATION_PHANTOMS))
+        for k in range(EVALUATION_REALIZATIONS)
+    }
+    assert keys == expected
+
+
+def test_quick_benchmark_has_every_method_and_level_and_reproduces_the_records(tmp_path):
+    """The CI benchmark: one held-out phantom with a defect, every method and level."""
+    out = tmp_path / "quick.jsonl"
+    assert benchmark.main(["--quick", "--out", str(out), "--quiet"]) == 0
+    records = load_records(out)
+    got = {(r["method"], r["count_level"]) for r in records}
+    from spect_tutorial.protocol import EVALUATION_COUNT_LEVELS
+
+    assert got == {(m, level) for m in benchmark.METHODS for level in EVALUATION_COUNT_LEVELS}
+    for record in records:
+        for name in (*METRIC_FIELDS, "defect_ratio", "mean_ratio", "wall_ideal_mm"):
+            assert math.isfinite(record[name]), (record["method"], record["count_level"], name)
+    committed = {
+        (r["method"], r["count_level"], r["phantom"], r["realization"]): r
+        for r in load_records(COMMITTED)
+    }
+    for record in records:
+        key = (record["method"], record["count_level"], record["phantom"], record["realization"])
+        for name in ("nrmse", "ssim", "defect_ratio"):
+            assert record[name] == pytest.approx(committed[key][name], rel=1e-3), (key, name)
+
+
+def test_evaluate_command_writes_a_report_and_never_overwrites_it(tmp_path, capsys):
+    from spect_tutorial.model import win5rb
+    from spect_tutorial.weights import save_weights
+
+    save_weights(
+        win5rb(filters=4, kernel_size=3, depth=2, seed=0),
+        tmp_path / "weights",
+        "tiny",
+        manifest={"voxel_size_mm": 6.4},
+    )
+    report = tmp_path / "tiny.json"
+    argv = [
+        "tiny",
+        "--weights-dir",
+        str(tmp_path / "weights"),
+        "--quick",
+        "--results",
+        str(tmp_path / "results.jsonl"),
+        "--out",
+        str(report),
+        "--quiet",
+    ]
+    assert evaluate.main(argv) == 0
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["model"] == "tiny"
+    assert {row["method"] for row in written["summary"]} == {"noisy", "gaussian_optimal", "tiny"}
+    assert any(check["target"].startswith("NRMSE / optimal") for check in written["targets"])
+    before = report.read_bytes()
+    assert evaluate.main(argv) == 1  # refuses to overwrite
+    assert "already exists" in capsys.readouterr().err
+    assert report.read_bytes() == before
