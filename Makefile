@@ -14,7 +14,7 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
 # then renders _build/html with warnings as errors. MPLBACKEND is never set for it.
 BOOKBUILD := $(VENV)/bin/python -m spect_tutorial.bookbuild
 
-.PHONY: venv test book clean distclean
+.PHONY: venv test book browser browser-deps clean distclean
 
 venv: $(STAMP)
 
@@ -32,6 +32,22 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	MPLBACKEND=Agg $(VENV)/bin/python -m pytest
 	$(BOOKBUILD)
+	$(MAKE) --no-print-directory browser
+
+# The built book in headless Chromium, offline (tests/browser; screenshots in
+# _build/screenshots). Installs Debian's chromium and chromedriver when missing (CI runs as
+# root) and fails loudly if it cannot: the browser test is never skipped.
+browser: $(STAMP) browser-deps
+	$(VENV)/bin/python -m pytest -o addopts="-ra --strict-markers" tests/browser
+
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "Installing Debian's chromium and chromium-driver for the browser test ..."; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver \
+			>/dev/null || { echo "error: could not install chromium and chromium-driver" >&2; exit 1; }; \
+	fi
 
 book: $(STAMP)
 	$(BOOKBUILD)

@@ -4,8 +4,9 @@
 level, held-out phantom, realization) to an append-only JSON Lines file. This
 module turns such a file into the numbers the book and the README show.
 
-Statistics (science reference section 8: "mean and 95 % confidence interval")
---------------------------------------------------------------------------
+Statistics
+----------
+Science reference section 8 asks for the mean and a 95 % confidence interval.
 Realizations of one phantom share its anatomy, so they are not independent
 samples of "a patient". Every summary therefore first averages the
 realizations of each phantom, then takes the mean over phantoms and a

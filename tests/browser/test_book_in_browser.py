@@ -1,0 +1,194 @@
+"""The built book in a real browser: headless Chromium, offline, every page.
+
+Runs after the book is built (``make test`` calls it last, with ``-o addopts=``):
+it serves ``_build/html`` on 127.0.0.1 and refuses every other host inside the
+browser, so a page that still needs a CDN fails here. For every page of the
+table of contents: no JavaScript error (beyond an exact-text allow-list), every
+image decoded, at least as many images as its executed notebook has image
+outputs, mathematics typeset by the shipped MathJax. On the instructor's page
+the precomputed (kernel-free) sliders must move and change the picture.
+Screenshots of every page go to ``_build/screenshots/`` for review.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+STAGE = ROOT / "_build" / "stage"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+#: Console messages that every Jupyter Book 1 page prints, by exact text (after the
+#: server's address and a script's line:column are removed, see _normalise).
+ALLOWED_CONSOLE = frozenset(
+    {
+        # sphinx-thebe declares its constant in every page and again in its script.
+        "Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been declared",
+        # pydata-sphinx-theme before a reader has chosen light or dark mode.
+        '"Got invalid theme mode: . Resetting to auto."',
+        # Jupyter Book 1 sets no favicon; the browser asks for one anyway.
+        "/favicon.ico - Failed to load resource: the server responded with a status of 404 "
+        "(File not found)",
+    }
+)
+
+
+def _normalise(message: str, server: str) -> str:
+    """A console message without the server's address and a script's line:column."""
+    message = message.replace(server, "")
+    match = re.match(r"^(\S+) (\d+:\d+) (.*)$", message, flags=re.S)
+    return match.group(3) if match else message
+
+
+def _pages() -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
+    return [f"{name}.html" for name in files]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML} has no built book: run `make book` (make test builds it first)")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.fail("Debian's chromium and chromium-driver are needed (make test installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        # Offline: every host but the local server is unresolvable.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _image_outputs(page: str) -> int:
+    notebook = STAGE / page.replace(".html", ".ipynb")
+    if not notebook.is_file():
+        return 0
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def _wait(driver, script: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if driver.execute_script(script):
+            return True
+        time.sleep(0.25)
+    return False
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_page_renders_offline(server, browser, page):
+    browser.get(f"{server}/{page}")
+    assert _wait(browser, "return document.readyState === 'complete'"), f"{page} never loaded"
+    has_math = browser.execute_script("return document.querySelectorAll('.math').length > 0")
+    if has_math:
+        assert _wait(browser, "return document.querySelectorAll('mjx-container').length > 0"), (
+            f"{page}: mathematics was not typeset (MathJax must load from ./offline)"
+        )
+    state = "script[type='application/vnd.jupyter.widget-state+json']"
+    if browser.execute_script(f"return document.querySelector({json.dumps(state)}) !== null"):
+        assert _wait(browser, "return document.querySelectorAll('.jupyter-widgets').length > 0"), (
+            f"{page}: widgets were not rendered from their saved state"
+        )
+    assert _wait(
+        browser,
+        "return Array.from(document.images).every(i => i.complete)",
+    ), f"{page}: images still loading"
+    broken = browser.execute_script(
+        "return Array.from(document.images).filter(i => i.naturalWidth === 0)"
+        ".map(i => i.getAttribute('src').slice(0, 80))"
+    )
+    assert broken == [], f"{page}: images that did not load: {broken}"
+    n_images = browser.execute_script("return document.images.length")
+    expected = _image_outputs(page)
+    assert n_images >= expected, f"{page}: {n_images} images, the notebook has {expected}"
+    errors = [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and _normalise(entry["message"], server) not in ALLOWED_CONSOLE
+    ]
+    assert errors == [], f"{page}: JavaScript errors: {errors}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / page.replace("/", "_").replace(".html", ".png")))
+
+
+_LAST_PICTURE = (
+    "const imgs = Array.from(document.querySelectorAll('.jupyter-widgets img'))"
+    ".filter(i => i.offsetParent !== null && i.naturalWidth > 0);"
+    "return imgs.length ? imgs[imgs.length - 1].src : null;"
+)
+
+
+def test_static_explorer_sliders_move_without_a_kernel(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(f"{server}/book/instructor_explorer.html")
+    assert _wait(browser, "return document.querySelectorAll('.noUi-handle').length >= 4"), (
+        "the explorers' sliders were not rendered from the saved widget state"
+    )
+    # The precomputed explorer is the last one on the page: its two sliders are the
+    # last two, its picture the last visible widget image.
+    handles = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
+    count_handle, fwhm_handle = handles[-2], handles[-1]
+    before = browser.execute_script(_LAST_PICTURE)
+    assert before is not None, "no picture shown"
+    fwhm_handle.send_keys(Keys.ARROW_RIGHT)
+    changed = f"return (function(){{{_LAST_PICTURE}}})() !== {json.dumps(before)}"
+    assert _wait(browser, changed, timeout=10), "moving the FWHM slider did not change the picture"
+    after_fwhm = browser.execute_script(_LAST_PICTURE)
+    count_handle.send_keys(Keys.ARROW_LEFT)
+    changed = f"return (function(){{{_LAST_PICTURE}}})() !== {json.dumps(after_fwhm)}"
+    assert _wait(browser, changed, timeout=10), (
+        "moving the count-level slider did not change the picture"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "instructor_explorer_moved.png"))
