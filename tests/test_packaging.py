@@ -122,6 +122,10 @@ def test_notebooks_are_stored_clean_with_parameters(path: Path) -> None:
             assert cell.execution_count is None, f"cell {index} of {path.name} has a count"
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    # Colab: the first code cell installs the package without reinstalling TensorFlow.
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert 'if "google.colab" in sys.modules:' in first.source, f"{path.name}: no Colab cell"
+    assert "--no-deps" in first.source and "remove-cell" in first.metadata.get("tags", [])
 
 
 def test_bookbuild_does_not_import_tensorflow() -> None:
