@@ -106,6 +106,9 @@ DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "data" / "benchmark" 
 SLAB_MARGIN_SLICES = 4
 
 _README_START = "<!-- benchmark:start -->"
+
+# Networks already loaded: (name, folder, file size, file mtime) -> keras.Model.
+_MODELS: dict[tuple[str, str, int, int], Any] = {}
 _README_END = "<!-- benchmark:end -->"
 
 
@@ -352,7 +355,11 @@ def _load_models(
             continue
         from .weights import load_pretrained
 
-        models[method.name] = load_pretrained(method.name, directory=directory)
+        stat = files[0].stat()
+        key = (method.name, str(directory.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _MODELS:  # loaded (and its hash checked) once per file version
+            _MODELS[key] = load_pretrained(method.name, directory=directory)
+        models[method.name] = _MODELS[key]
         available.append(method)
     return available, models
 
