@@ -37,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_OUTPUT", "build_parser", "hotelling_auc", "main", "run_observer_study"]
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "auc_standard_error",
+    "build_parser",
+    "hotelling_auc",
+    "main",
+    "run_observer_study",
+]
 
 #: Default output (committed after a run, beside the benchmark results).
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "data" / "benchmark" / "observer.json"
@@ -99,6 +106,32 @@ def hotelling_auc(present: Any, absent: Any) -> float:
     return float(np.mean(folds))
 
 
+def auc_standard_error(auc: float, n_present: int, n_absent: int) -> float:
+    """Hanley-McNeil standard error of an AUC from ``n_present`` and ``n_absent`` test images.
+
+    Parameters
+    ----------
+    auc : float
+        The area under the ROC curve, in [0, 1].
+    n_present, n_absent : int
+        Test images of each class (>= 1).
+
+    Returns
+    -------
+    float
+        The standard error (Hanley and McNeil 1982, their equation 2).
+    """
+    if not 0.0 <= auc <= 1.0:
+        raise ValueError(f"auc must be in [0, 1], got {auc!r}")
+    if n_present < 1 or n_absent < 1:
+        raise ValueError(f"n_present and n_absent must be >= 1, got {n_present}, {n_absent}")
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc**2 / (1.0 + auc)
+    variance = (
+        auc * (1.0 - auc) + (n_present - 1) * (q1 - auc**2) + (n_absent - 1) * (q2 - auc**2)
+    ) / (n_present * n_absent)
+    return float(np.sqrt(max(variance, 0.0)))
+
+
 def _segment_features(volume: np.ndarray, study: Any) -> np.ndarray:
     from .polar import aha17, polar_map
 
@@ -111,15 +144,19 @@ def run_observer_study(
     *,
     patient: int = 1,
     count_level: float = 25.0,
-    n_realizations: int = 16,
+    n_realizations: int = 32,
+    severity: float = 0.1,
     methods: Sequence[str] = ("noisy", "gaussian_optimal", "gaussian_8mm", "win5rb_n2n_paper"),
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Defect detection (Hotelling AUC) per method for one held-out patient and its twin.
 
-    The twin is the same :func:`~spect_tutorial.phantom.random_phantom` draw
-    (same seed, so the same anatomy and uptake) without the defect. Both are
+    The patient's anatomy, uptake and defect location are those of its
+    :func:`~spect_tutorial.phantom.random_phantom` draw; the defect's severity
+    is set to ``severity`` (a mild defect: the patient's own is easy to see at
+    any count level, every method scores AUC 1) and the twin is the same patient
+    without the defect. Both are
     simulated at ``count_level`` with ``n_realizations`` noisy acquisitions
     (independent noise: seeds ``seed`` and ``seed + 1``); every method of
     :mod:`spect_tutorial.benchmark` is applied to every image.
@@ -134,7 +171,9 @@ def run_observer_study(
     count_level : float, optional
         Count level in percent (default 25).
     n_realizations : int, optional
-        Realizations per class (>= 8, even; default 16).
+        Realizations per class (>= 8, even; default 32).
+    severity : float, optional
+        Fraction of the uptake lost in the defect, in (0, 1]; default 0.1.
     methods : sequence of str, optional
         Benchmark method names.
     overwrite : bool, optional
@@ -150,7 +189,7 @@ def run_observer_study(
     from . import __version__
     from .benchmark import method_images
     from .io import write_file_atomically
-    from .phantom import random_phantom
+    from .phantom import Anatomy, Defect, Uptake, make_phantom, random_phantom
     from .protocol import EVALUATION_PHANTOMS
     from .study import simulate_study
 
@@ -167,10 +206,20 @@ def run_observer_study(
     if n_realizations < 8 or n_realizations % 2:
         raise ValueError(f"n_realizations must be an even int >= 8, got {n_realizations!r}")
     started = time.perf_counter()
+    if not 0.0 < severity <= 1.0:
+        raise ValueError(f"severity must be in (0, 1], got {severity!r}")
     seed = EVALUATION_PHANTOMS[patient].seed
+    drawn = random_phantom(seed=seed, defect_probability=1.0).parameters
+    anatomy = Anatomy(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in drawn["anatomy"].items()}
+    )
+    uptake = Uptake(**drawn["uptake"])
+    segments = tuple(drawn["defect"]["segments"])
     twins = {
-        "present": random_phantom(seed=seed, defect_probability=1.0),
-        "absent": random_phantom(seed=seed, defect_probability=0.0),
+        "present": make_phantom(
+            anatomy=anatomy, uptake=uptake, defect=Defect(segments=segments, severity=severity)
+        ),
+        "absent": make_phantom(anatomy=anatomy, uptake=uptake),
     }
     features: dict[str, dict[str, list[np.ndarray]]] = {}
     for offset, (label, phantom) in enumerate(twins.items()):
@@ -183,21 +232,26 @@ def run_observer_study(
                 features.setdefault(name, {}).setdefault(label, []).append(
                     _segment_features(image, study)
                 )
-    auc = {}
+    auc, auc_se = {}, {}
     for name, classes in features.items():
         auc[name] = hotelling_auc(np.stack(classes["present"]), np.stack(classes["absent"]))
+        # Over the two folds every image is tested once.
+        auc_se[name] = auc_standard_error(auc[name], n_realizations, n_realizations)
         if progress:
-            print(f"{name:<28} AUC {auc[name]:.3f}", flush=True)
+            print(f"{name:<28} AUC {auc[name]:.3f} ± {auc_se[name]:.3f} (SE)", flush=True)
     result = {
         "command": "python -m spect_tutorial.observer",
         "patient": patient,
         "phantom_seed": seed,
         "noise_seeds": {"present": seed, "absent": seed + 1},
         "count_level": float(count_level),
+        "severity": float(severity),
+        "defect_segments": list(segments),
         "n_realizations": n_realizations,
         "features": "17 AHA segment means of the polar map / the highest segment",
         "observer": "Hotelling, ridge 1e-3, two-fold (train on half, test on the other half)",
         "auc": auc,
+        "auc_standard_error": auc_se,
         "seconds": round(time.perf_counter() - started, 1),
         "package_version": __version__,
     }
@@ -215,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--patient", type=int, default=1)
     parser.add_argument("--count-level", type=float, default=25.0)
-    parser.add_argument("--realizations", type=int, default=16)
+    parser.add_argument("--realizations", type=int, default=32)
+    parser.add_argument("--severity", type=float, default=0.1, help="defect depth, (0, 1]")
     parser.add_argument("--methods", nargs="+")
     parser.add_argument("--overwrite", action="store_true")
     return parser
@@ -233,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             patient=args.patient,
             count_level=args.count_level,
             n_realizations=args.realizations,
+            severity=args.severity,
             overwrite=args.overwrite,
             **options,
         )

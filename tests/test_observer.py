@@ -47,3 +47,15 @@ def test_bad_inputs_are_named(tmp_path):
     (tmp_path / "o.json").write_text("{}")
     with pytest.raises(FileExistsError, match="already exists"):
         run_observer_study(tmp_path / "o.json")
+
+
+def test_auc_standard_error_matches_hanley_mcneil():
+    from spect_tutorial.observer import auc_standard_error
+
+    # Hanley and McNeil (1982), eq. 2 by hand: at A = 0.5, Q1 = Q2 = 1/3, so with 50 + 50
+    # images the variance is (0.25 + 2 * 49 / 12) / 2500.
+    assert auc_standard_error(0.5, 50, 50) == pytest.approx(np.sqrt((0.25 + 98 / 12) / 2500))
+    assert auc_standard_error(0.9, 50, 50) < auc_standard_error(0.7, 50, 50)
+    assert auc_standard_error(1.0, 20, 20) == 0.0
+    with pytest.raises(ValueError, match="auc must be in"):
+        auc_standard_error(1.2, 10, 10)
