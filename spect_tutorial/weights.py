@@ -274,6 +274,15 @@ def _model_config_of(model: keras.Model) -> dict[str, int]:
 # ---------------------------------------------------------------------------
 
 
+def _inference_copy(model: keras.Model, config: dict[str, int]) -> keras.Model:
+    """An uncompiled WIN5-RB of the same size holding ``model``'s variables."""
+    from .model import win5rb
+
+    copy = win5rb(**config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_weights(
     model: keras.Model,
     directory: str | os.PathLike[str],
@@ -389,7 +398,9 @@ def save_weights(
         with warnings.catch_warnings():
             # TensorFlow's variables lack numpy 2's __array__(copy=...); harmless here.
             warnings.filterwarnings("ignore", _NUMPY_COPY_WARNING, DeprecationWarning)
-            model.save_weights(temporary)
+            # Keras 3 writes a compiled model's optimizer state too (three times the
+            # size for Adam); the shipped file holds the network's variables only.
+            _inference_copy(model, config).save_weights(temporary)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         record["weights_sha256"] = weights_sha256(temporary)

@@ -414,3 +414,18 @@ def test_bad_input_fails_before_tensorflow_is_imported(tmp_path):
 def test_module_constants():
     assert weights_module.WEIGHTS_DIR_ENV == "SPECT_TUTORIAL_WEIGHTS_DIR"
     assert TRAIN_COMMAND == "python -m spect_tutorial.train --config paper"
+
+
+def test_saved_weights_leave_the_optimizer_state_out(tmp_path):
+    import h5py
+
+    model = _tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    data = np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32)
+    model.fit(data, data, epochs=1, batch_size=2, verbose=0)  # Adam now has slot variables
+    path = save_weights(model, tmp_path, NAME, manifest=MANIFEST)
+    with h5py.File(path, "r") as handle:
+        assert "optimizer" not in handle, "the shipped file holds the network's variables only"
+    loaded = load_pretrained(NAME, directory=tmp_path)
+    for saved, original in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, original)
