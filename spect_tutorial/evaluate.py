@@ -26,7 +26,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .results import Estimate, derived, load_records, paired_ratio, summarise, summary_rows
+from .results import (
+    Estimate,
+    defect_ratio_error,
+    derived,
+    load_records,
+    paired_ratio,
+    summarise,
+    summary_rows,
+    wall_error_mm,
+)
 
 __all__ = ["build_parser", "main", "targets"]
 
@@ -102,16 +111,7 @@ def targets(
         )
     )
     for level in levels:
-        wall = derived(
-            records,
-            model,
-            count_level=level,
-            function=lambda r: (
-                None
-                if r.get("wall_mm") is None or r.get("wall_ideal_mm") is None
-                else r["wall_mm"] - r["wall_ideal_mm"]
-            ),
-        )
+        wall = derived(records, model, count_level=level, function=wall_error_mm)
         checks.append(
             _entry(
                 f"wall - ideal wall at {level:g} % (mm)",
@@ -121,13 +121,8 @@ def targets(
             )
         )
 
-        def defect_error(record: Mapping[str, Any]) -> float | None:
-            if record.get("defect_ratio") is None or record.get("defect_ratio_ideal") is None:
-                return None
-            return record["defect_ratio"] - record["defect_ratio_ideal"]
-
-        network = derived(records, model, count_level=level, function=defect_error)
-        gaussian = derived(records, baseline, count_level=level, function=defect_error)
+        network = derived(records, model, count_level=level, function=defect_ratio_error)
+        gaussian = derived(records, baseline, count_level=level, function=defect_ratio_error)
         met = None
         if network.n and gaussian.n:
             met = abs(network.mean) <= 0.02 and abs(network.mean) <= abs(gaussian.mean) + 1e-12

@@ -34,6 +34,7 @@ import numpy as np
 __all__ = [
     "METRICS",
     "Estimate",
+    "defect_ratio_error",
     "derived",
     "estimate",
     "load_records",
@@ -42,6 +43,7 @@ __all__ = [
     "paired_ratio",
     "summarise",
     "summary_rows",
+    "wall_error_mm",
 ]
 
 #: Metrics of a record that are summarised, with their display names and units.
@@ -267,6 +269,23 @@ def paired_ratio(
         if method in pair and baseline in pair and pair[baseline] != 0
     ]
     return estimate(list(_per_phantom(ratios, "ratio").values()))
+
+
+def wall_error_mm(record: Mapping[str, Any]) -> float | None:
+    """Wall thickness of a record's image minus the ideal image's, mm (None if either failed)."""
+    if record.get("wall_mm") is None or record.get("wall_ideal_mm") is None:
+        return None
+    return float(record["wall_mm"]) - float(record["wall_ideal_mm"])
+
+
+def defect_ratio_error(record: Mapping[str, Any]) -> float | None:
+    """Defect ratio of a record's image minus the ideal image's (None without a defect).
+
+    Positive: the defect looks shallower than in the ideal image (filled in).
+    """
+    if record.get("defect_ratio") is None or record.get("defect_ratio_ideal") is None:
+        return None
+    return float(record["defect_ratio"]) - float(record["defect_ratio_ideal"])
 
 
 def derived(
