@@ -24,16 +24,24 @@ import hashlib
 import json
 import os
 import re
-import uuid
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
+from ._files import canonical_json, write_file_atomically
+from ._validation import (
+    check_allocation,
+    check_data_file,
+    check_finite,
+    element_count,
+    inspect_npz,
+    load_json,
+)
 from .frame import LVGeometry, check_voxel_size_mm
 from .phantom import Phantom
 
@@ -82,6 +90,8 @@ _READ_ERRORS = (
     RuntimeError,
 )
 _MU_UNITS = ("per_cm", "per_pixel")
+_MAX_METADATA_BYTES = 16 << 20
+
 # mu of water at 140 keV is about 0.15 1/cm and of cortical bone about 0.28 1/cm.
 _MU_PLAUSIBLE_MAX_PER_CM = (0.1, 1.0)
 
@@ -91,30 +101,9 @@ _MU_PLAUSIBLE_MAX_PER_CM = (0.1, 1.0)
 # ---------------------------------------------------------------------------
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
 def _canonical_json(data: Any, *, what: str) -> str:
     """Sorted-key, space-free JSON with finite numbers only."""
-    try:
-        return json.dumps(
-            data,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_json_default,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{what} must be JSON-serialisable (str keys; numbers, strings, booleans, None, "
-            f"lists and dicts; finite floats), got an error: {exc}"
-        ) from None
+    return canonical_json(data, what=what)
 
 
 def _check_entry_name(name: str, *, what: str) -> None:
@@ -240,54 +229,6 @@ def _occupancy_for_storage(fraction: np.ndarray) -> np.ndarray:
     return fraction
 
 
-def write_file_atomically(
-    path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = False
-) -> Path:
-    """Write a file through a temporary file in the same folder and :func:`os.replace`.
-
-    A reader never sees half a file, an interrupted write leaves the old file
-    untouched, and an existing file is only replaced with ``overwrite=True``.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        Destination. Missing parent folders are created.
-    write : callable
-        Called with the open binary temporary file; writes the content.
-    overwrite : bool, optional
-        Replace an existing file. Default ``False``.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is ``False``.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsError(
-                f"{str(path)!r} already exists; pass overwrite=True to replace it"
-            )
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
-
-
 def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a phantom to one ``.npz`` file (arrays plus JSON metadata, no pickle).
 
@@ -380,36 +321,44 @@ def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool =
     return write_file_atomically(
         path, lambda handle: np.savez_compressed(handle, **arrays), overwrite=overwrite
     )
-    return path
 
 
-def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], bytes]:
-    """Every entry of the archive as arrays (no pickle) and the metadata bytes."""
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The archive's arrays (no pickle) and its checked metadata.
+
+    Every member's ``.npy`` header is read first (:func:`~._validation.inspect_npz`),
+    and names, dtypes and shapes are checked against the metadata before any
+    array is decompressed: a small archive cannot make this allocate gigabytes.
+    """
     with open(path, "rb") as handle:
         if handle.read(4) != b"PK\x03\x04":
             raise ValueError("it is not an .npz (zip) archive")
-        handle.seek(0)
-        with np.load(handle, allow_pickle=False) as archive:
-            keys = list(archive.files)
-            if _METADATA_KEY not in keys:
-                raise ValueError(f"it has no {_METADATA_KEY!r} entry (entries: {sorted(keys)})")
-            arrays = {key: archive[key] for key in keys}
-    metadata = arrays.pop(_METADATA_KEY)
-    if metadata.dtype != np.uint8 or metadata.ndim != 1:
+    members = inspect_npz(path)
+    if _METADATA_KEY not in members:
+        raise ValueError(f"it has no {_METADATA_KEY!r} entry (entries: {sorted(members)})")
+    declared = members[_METADATA_KEY]
+    if declared.dtype != np.uint8 or len(declared.shape) != 1:
         raise ValueError(
             f"the {_METADATA_KEY!r} entry must be a 1-D uint8 array of JSON bytes, got "
-            f"dtype {metadata.dtype} and shape {metadata.shape}"
+            f"dtype {declared.dtype} and shape {declared.shape}"
         )
-    return arrays, metadata.tobytes()
+    if declared.data_bytes > _MAX_METADATA_BYTES:
+        raise ValueError(
+            f"the {_METADATA_KEY!r} entry declares {declared.data_bytes} bytes, more than "
+            f"the {_MAX_METADATA_BYTES} bytes a phantom's metadata may take"
+        )
+    with np.load(path, allow_pickle=False) as archive:
+        metadata = _parse_metadata(path, archive[_METADATA_KEY].tobytes())
+        _check_arrays(path, {k: v for k, v in members.items() if k != _METADATA_KEY}, metadata)
+        arrays = {key: archive[key] for key in members if key != _METADATA_KEY}
+    return arrays, metadata
 
 
 def _parse_metadata(path: Path, raw: bytes) -> dict[str, Any]:
     try:
-        metadata = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(
-            f"{str(path)!r} has unreadable metadata (not UTF-8 JSON): {exc}"
-        ) from None
+        metadata = load_json(raw, where=f"{str(path)!r} metadata")
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r} has unreadable metadata: {exc}") from None
     if not isinstance(metadata, dict):
         raise ValueError(
             f"{str(path)!r} has metadata of type {type(metadata).__name__}, expected a JSON object"
@@ -449,7 +398,8 @@ def _parse_metadata(path: Path, raw: bytes) -> dict[str, Any]:
     return metadata
 
 
-def _check_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
+def _check_arrays(path: Path, arrays: Mapping[str, Any], metadata: dict[str, Any]) -> None:
+    """Names, dtypes and shapes of the arrays (or of their declared headers)."""
     expected = {"activity": ("float32",), "mu": ("float32",)}
     expected |= {_MASK_PREFIX + name: ("bool",) for name in metadata["masks"]}
     expected |= {
@@ -538,14 +488,12 @@ def load_phantom(path: str | os.PathLike) -> Phantom:
     _require_npz_suffix(path, "path")
     _require_existing_file(path, what="phantom file")
     try:
-        arrays, raw_metadata = _read_npz(path)
+        arrays, metadata = _read_npz(path)
     except _READ_ERRORS as exc:
         raise ValueError(
             f"{str(path)!r} is not a readable spect_tutorial phantom file "
             f"(truncated, damaged or foreign): {type(exc).__name__}: {exc}"
         ) from exc
-    metadata = _parse_metadata(path, raw_metadata)
-    _check_arrays(path, arrays, metadata)
     lv = _lv_from_metadata(path, metadata["lv"])
     try:
         phantom = Phantom(
@@ -759,8 +707,11 @@ def load_xcat_raw(
     file_dtype = _check_numeric_dtype(dtype)
     if mu_unit not in _MU_UNITS:
         raise ValueError(f"mu_unit must be one of {list(_MU_UNITS)}, got {mu_unit!r}")
+    count = element_count(shape)  # Python ints: no wraparound
+    check_allocation(
+        f"XCAT raw file {str(path)!r} of shape {shape}", count, max(file_dtype.itemsize, 4)
+    )
     _require_existing_file(path, what="XCAT raw file")
-    count = int(np.prod(shape))
     expected = count * file_dtype.itemsize
     actual = path.stat().st_size
     if actual != expected:
@@ -891,7 +842,9 @@ def _interfile_kind(keys: dict[str, str]) -> str:
     return "image"
 
 
-def load_interfile(header_path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+def load_interfile(
+    header_path: str | os.PathLike, *, allow_outside: bool = False
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Read an Interfile 3.3 header and its data file (image volume or projections).
 
     Parameters
@@ -900,7 +853,11 @@ def load_interfile(header_path: str | os.PathLike) -> tuple[np.ndarray, dict[str
         The header (``.h33``, ``.hdr``, ``.h00``, ...): lines ``!key := value``
         (keys case-insensitive, the leading ``!`` optional, ``;`` starts a
         comment). ``name of data file`` is taken relative to the header's
-        folder unless absolute.
+        folder and must lie inside it (sub-folders allowed).
+    allow_outside : bool, optional
+        Also accept a data file outside the header's folder (an absolute path
+        or one with ``..``). Default ``False``: a header from elsewhere cannot
+        make this function read an arbitrary file.
 
     Returns
     -------
@@ -927,8 +884,12 @@ def load_interfile(header_path: str | os.PathLike) -> tuple[np.ndarray, dict[str
     ValueError
         If a required key is missing (``name of data file``, ``matrix size``,
         ``number format``), the number format is unknown, the bytes per pixel
-        do not fit it, a value does not parse, or the data file is shorter
-        than offset + data size. Messages name the header or data file.
+        do not fit it, a value does not parse, a pixel size is <= 0, the data
+        would exceed the memory budget (:mod:`spect_tutorial._validation`),
+        the data file lies outside the header's folder (without
+        ``allow_outside``), is not a regular file or is shorter than offset +
+        data size, or the data hold NaN or infinity. Messages name the header
+        or data file.
 
     Notes
     -----
@@ -969,10 +930,7 @@ def load_interfile(header_path: str | os.PathLike) -> tuple[np.ndarray, dict[str
         raise ValueError(
             f"Interfile header {str(header_path)!r} is missing the key 'name of data file'"
         )
-    data_path = Path(data_name).expanduser()
-    if not data_path.is_absolute():
-        data_path = header_path.parent / data_path
-    data_path = data_path.resolve()
+    data_path = Path(data_name)
 
     dtype, byte_order = _interfile_dtype(header_path, keys)
     cols = _interfile_value(header_path, keys, ["matrix size [1]"], kind=int, required=True)
@@ -1031,22 +989,31 @@ def load_interfile(header_path: str | os.PathLike) -> tuple[np.ndarray, dict[str
         )
         if size_3 is None and thickness is not None and size_1 is not None:
             size_3 = thickness * size_1
+    for axis, size in (("[1]", size_1), ("[2]", size_2), ("[3]", size_3)):
+        if size is not None and size <= 0:
+            raise ValueError(
+                f"Interfile header {str(header_path)!r}: scaling factor (mm/pixel) {axis} must "
+                f"be a pixel size > 0 mm, got {size!r}"
+            )
 
-    if not data_path.exists():
-        raise FileNotFoundError(
-            f"data file {str(data_path)!r} named in Interfile header {str(header_path)!r} "
-            "does not exist"
-        )
-    count = int(np.prod(shape))
+    count = element_count(shape)  # Python ints: a product of huge sizes cannot wrap around
+    check_allocation(
+        f"Interfile header {str(header_path)!r} (shape {shape}, {dtype.str})",
+        count,
+        max(dtype.itemsize, 4),
+    )
     needed = offset + count * dtype.itemsize
-    actual = data_path.stat().st_size
-    if actual < needed:
-        raise ValueError(
-            f"data file {str(data_path)!r} (from Interfile header {str(header_path)!r}) has "
-            f"{actual} bytes, too short for offset {offset} + {count} x {dtype.itemsize} bytes "
-            f"= {needed} bytes (shape {shape}, {dtype.str})"
+    try:
+        data_path = check_data_file(
+            data_path, header_path=header_path, needed_bytes=needed, allow_outside=allow_outside
         )
+    except ValueError as error:
+        raise ValueError(
+            f"{error} (offset {offset} + {count} x {dtype.itemsize} bytes = {needed} bytes; "
+            f"shape {shape}, {dtype.str})"
+        ) from None
     data = np.fromfile(data_path, dtype=dtype, count=count, offset=offset).reshape(shape)
+    check_finite(data, f"data file {str(data_path)!r} (from Interfile header {str(header_path)!r})")
     metadata = {
         "data_file": data_path,
         "shape": shape,
