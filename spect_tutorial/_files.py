@@ -355,4 +355,3 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-

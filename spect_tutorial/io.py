@@ -1013,7 +1013,9 @@ def load_interfile(
             f"shape {shape}, {dtype.str})"
         ) from None
     data = np.fromfile(data_path, dtype=dtype, count=count, offset=offset).reshape(shape)
-    check_finite(data, f"data file {str(data_path)!r} (from Interfile header {str(header_path)!r})")
+    check_finite(
+        data, f"data file {str(data_path)!r} (from Interfile header {str(header_path)!r})"
+    )
     metadata = {
         "data_file": data_path,
         "shape": shape,

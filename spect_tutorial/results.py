@@ -132,6 +132,98 @@ def estimate(per_phantom: Sequence[float]) -> Estimate:
     return Estimate(mean, mean - half, mean + half, int(values.size))
 
 
+#: How every record line written by the benchmark starts (``method`` is its first field).
+RECORD_PREFIX = '{"method": '
+
+
+def record_key(record: Mapping[str, Any], *, where: str = "record") -> tuple[str, float, int, int]:
+    """A record's ``(method, count_level, phantom, realization)``, checked.
+
+    Raises
+    ------
+    ValueError
+        If a key field is missing or of the wrong type (``method`` a non-empty
+        string, ``count_level`` a finite number > 0 in percent, ``phantom`` and
+        ``realization`` integers >= 0); the message starts with ``where``.
+    """
+    if not isinstance(record, Mapping):
+        raise ValueError(f"{where}: not a benchmark record (a JSON object), got {record!r}")
+    missing = [key for key in _KEY_FIELDS if key not in record]
+    if missing:
+        raise ValueError(f"{where}: not a benchmark record (missing {missing})")
+    method, level = record["method"], record["count_level"]
+    if not isinstance(method, str) or not method:
+        raise ValueError(f"{where}: method must be a non-empty string, got {method!r}")
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, int | float)
+        or not math.isfinite(level)
+        or level <= 0
+    ):
+        raise ValueError(
+            f"{where}: count_level must be a finite number of percent > 0, got {level!r}"
+        )
+    numbers = []
+    for name in ("phantom", "realization"):
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{where}: {name} must be an integer >= 0, got {value!r}")
+        numbers.append(value)
+    return method, float(level), numbers[0], numbers[1]
+
+
+def read_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int | None]:
+    """The records of a benchmark file and where a torn last line starts (or ``None``).
+
+    A line is *torn* only if it is the last one, has no final newline and is
+    not complete JSON (a run killed while writing it). A complete line that
+    is not a valid record, anywhere, and a repeated key are errors.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the path is not a regular file, a line is not a valid record, or two
+        records share a key; the message names the file and the line(s).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark results {path} do not exist")
+    if not path.is_file():
+        raise ValueError(f"benchmark results {path} is not a regular file")
+    content = path.read_bytes()
+    lines = content.split(b"\n")
+    torn: int | None = None
+    records: list[dict[str, Any]] = []
+    seen: dict[tuple[str, float, int, int], int] = {}
+    offset = 0
+    for number, raw in enumerate(lines, start=1):
+        start, offset = offset, offset + len(raw) + 1
+        if not raw.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            if number == len(lines):  # the last line, no final newline: torn
+                torn = start
+                continue
+            raise ValueError(
+                f"{where}: not a benchmark record ({error}); the file is not a "
+                "spect_tutorial benchmark's JSON Lines output"
+            ) from None
+        key = record_key(record, where=where)
+        if key in seen:
+            raise ValueError(
+                f"{where}: duplicate record {key} (method, count level, phantom, realization), "
+                f"already on line {seen[key]}; one record per result"
+            )
+        seen[key] = number
+        records.append(record)
+    return records, torn
+
+
 def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read a benchmark's JSON Lines file.
 
@@ -144,38 +236,20 @@ def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     -------
     list of dict
         The records in file order. A last line cut short (the run was killed
-        while writing it) is ignored; the benchmark recomputes that result.
+        while writing it: no final newline, not complete JSON) is ignored; the
+        benchmark recomputes that result.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If a line other than the last is not a JSON object with the key fields
-        (``method``, ``count_level``, ``phantom``, ``realization``), naming the
-        file and the line.
+        If any complete line is not a JSON object with valid key fields
+        (``method`` a string, ``count_level`` a number > 0, ``phantom`` and
+        ``realization`` integers >= 0), or two records share a key; the
+        message names the file and the line.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"benchmark results {path} do not exist")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or any(key not in record for key in _KEY_FIELDS):
-                raise ValueError("not a benchmark record")
-        except ValueError as error:
-            if number == len(lines):
-                continue  # a torn last line: recomputed on resume
-            raise ValueError(
-                f"{path}, line {number}: not a benchmark record ({error}); "
-                f"the file is not a spect_tutorial benchmark's JSON Lines output"
-            ) from None
-        records.append(record)
-    return records
+    return read_records(path)[0]
 
 
 def _per_phantom(records: Iterable[Mapping[str, Any]], metric: str) -> dict[int, float]:
