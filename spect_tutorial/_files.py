@@ -33,11 +33,13 @@ __all__ = [
     "FileLock",
     "canonical_json",
     "json_ready",
+    "move_files_together",
     "replace_files_together",
     "replace_own_file",
     "sha256_bytes",
     "sha256_file",
     "write_file_atomically",
+    "write_temporary",
 ]
 
 _CHUNK_BYTES = 1 << 20
@@ -116,8 +118,13 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
-def _write_temporary(path: Path, write: Callable[[BinaryIO], None] | bytes) -> Path:
-    """Write ``write`` (bytes, or a function given the open file) to a synced temporary file."""
+def write_temporary(path: Path, write: Callable[[BinaryIO], None] | bytes) -> Path:
+    """Write ``write`` (bytes, or a function given the open file) to a synced temporary file.
+
+    The temporary file ``.<name>.<hex>.tmp`` lies beside ``path`` (same file
+    system, so :func:`os.replace` onto ``path`` is atomic); it is removed if
+    writing fails.
+    """
     temporary = _temporary_name(path)
     try:
         with open(temporary, "xb") as handle:
@@ -179,7 +186,7 @@ def write_file_atomically(
     if path.exists() and not overwrite:
         raise FileExistsError(_exists_message(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _write_temporary(path, write)
+    temporary = write_temporary(path, write)
     try:
         if path.exists() and not overwrite:  # appeared while we were writing
             raise FileExistsError(_exists_message(path))
@@ -232,35 +239,32 @@ def replace_own_file(
     return write_file_atomically(path, content, overwrite=True)
 
 
-def replace_files_together(files: Mapping[Path, Callable[[BinaryIO], None] | bytes]) -> None:
-    """Write several files and move them into place together (all or none).
+def move_files_together(moves: Mapping[Path, Path]) -> None:
+    """Move written temporary files onto their destinations together (all or none).
 
-    Every file is first written to a synced temporary name. Then each existing
-    destination is renamed to a backup, each new file moved into place, and
-    the backups deleted. If anything fails, the files moved so far are removed
-    and the backups restored, so the old set stays intact (short of a crash
-    between the renames, after which the backups ``.<name>.<hex>.bak`` remain
-    beside the files).
+    Each existing destination is first renamed to a backup, then each temporary
+    file moved into place, then the backups are deleted. If anything fails, the
+    files moved so far are removed and the backups restored, so the old set
+    stays intact (short of a crash between the renames, after which the
+    backups ``.<name>.<hex>.bak`` remain beside the files). The temporary
+    files are removed in every case.
 
     Parameters
     ----------
-    files : mapping of pathlib.Path to callable or bytes
-        Destination -> content (as for :func:`write_file_atomically`).
+    moves : mapping of pathlib.Path to pathlib.Path
+        Destination -> temporary file in the same folder.
     """
-    temporaries: dict[Path, Path] = {}
     backups: dict[Path, Path] = {}
     placed: list[Path] = []
     try:
-        for path, write in files.items():
+        for path in moves:
             _check_destination(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporaries[path] = _write_temporary(path, write)
-        for path in files:
+        for path in moves:
             if path.exists():
                 backup = path.with_name(f".{path.name}.{uuid.uuid4().hex}.bak")
                 os.replace(path, backup)
                 backups[path] = backup
-        for path, temporary in temporaries.items():
+        for path, temporary in moves.items():
             os.replace(temporary, path)
             placed.append(path)
     except BaseException:
@@ -272,12 +276,37 @@ def replace_files_together(files: Mapping[Path, Callable[[BinaryIO], None] | byt
                 os.replace(backup, path)
         raise
     finally:
-        for temporary in temporaries.values():
+        for temporary in moves.values():
             with contextlib.suppress(OSError):
                 temporary.unlink()
     for backup in backups.values():
         with contextlib.suppress(OSError):
             backup.unlink()
+
+
+def replace_files_together(files: Mapping[Path, Callable[[BinaryIO], None] | bytes]) -> None:
+    """Write several files and move them into place together (all or none).
+
+    Every file is first written to a synced temporary name in its folder, then
+    :func:`move_files_together` swaps them in.
+
+    Parameters
+    ----------
+    files : mapping of pathlib.Path to callable or bytes
+        Destination -> content (as for :func:`write_file_atomically`).
+    """
+    temporaries: dict[Path, Path] = {}
+    try:
+        for path, write in files.items():
+            _check_destination(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporaries[path] = write_temporary(path, write)
+    except BaseException:
+        for temporary in temporaries.values():
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        raise
+    move_files_together(temporaries)
 
 
 # ---------------------------------------------------------------------------

@@ -247,7 +247,7 @@ def load_json(text: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH)
             )
         return json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ValueError(f"{where} is not valid JSON: {error}") from None
+        raise ValueError(f"{where} is unreadable (not valid JSON): {error}") from None
 
 
 # ---------------------------------------------------------------------------

@@ -355,10 +355,7 @@ def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def _parse_metadata(path: Path, raw: bytes) -> dict[str, Any]:
-    try:
-        metadata = load_json(raw, where=f"{str(path)!r} metadata")
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r} has unreadable metadata: {exc}") from None
+    metadata = load_json(raw, where=f"{str(path)!r} metadata")
     if not isinstance(metadata, dict):
         raise ValueError(
             f"{str(path)!r} has metadata of type {type(metadata).__name__}, expected a JSON object"

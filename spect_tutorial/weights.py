@@ -38,7 +38,7 @@ Importing this module does not import TensorFlow or Keras; only
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import math
 import os
@@ -49,6 +49,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._files import json_ready, move_files_together, sha256_file, write_temporary
+from ._validation import check_allocation, load_json
 from .data import DATA_DIR
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
@@ -83,10 +85,13 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 _MANIFEST_SUFFIX = ".json"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MODEL_CONFIG_KEYS = ("filters", "kernel_size", "depth")
+# Largest model_config a manifest may declare (the paper's network: 128, 7, 5), checked
+# before any model is built from an untrusted manifest.
+_MODEL_CONFIG_LIMITS = {"filters": 1024, "kernel_size": 31, "depth": 64}
+_FLOAT32_BYTES = 4
 # Keys save_weights computes itself; a caller's manifest must not bring its own.
 _COMPUTED_KEYS = ("weights_file", "weights_sha256", "keras_version", "backend")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
-_CHUNK_BYTES = 1 << 20
 _NUMPY_COPY_WARNING = r"__array__ implementation doesn't accept a copy keyword"
 
 
@@ -170,23 +175,10 @@ def weights_sha256(path: str | os.PathLike[str]) -> str:
     >>> weights_sha256(path)[:16]
     'e3b0c44298fc1c14'
     """
-    path = _as_path(path, "path")
-    if not path.exists():
-        raise FileNotFoundError(f"file {str(path)!r} does not exist")
-    if not path.is_file():
-        raise ValueError(f"{str(path)!r} is not a regular file")
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(_as_path(path, "path"))
 
 
-def _json_default(value: Any) -> Any:
-    # numpy scalars and arrays, without importing numpy here.
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+_json_default = json_ready
 
 
 def _missing_message(name: str, directory: Path, missing: list[Path]) -> str:
@@ -214,12 +206,32 @@ def _check_model_config(config: Any, where: str) -> dict[str, int]:
     checked = {}
     for key in _MODEL_CONFIG_KEYS:
         value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        limit = _MODEL_CONFIG_LIMITS[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
             raise ValueError(
-                f"{where}: model_config[{key!r}] must be a positive integer, got {value!r}"
+                f"{where}: model_config[{key!r}] must be an integer in 1..{limit}, got {value!r}"
             )
         checked[key] = value
     return checked
+
+
+def _minimum_weights_bytes(config: Mapping[str, int]) -> int:
+    """Bytes of float32 convolution kernels a WIN5-RB of ``config`` holds at least."""
+    filters, kernel, depth = config["filters"], config["kernel_size"], config["depth"]
+    per_tap = filters + (depth - 2) * filters * filters + filters  # first, middle, last
+    return _FLOAT32_BYTES * kernel * kernel * per_tap
+
+
+def _check_finite_weights(model: keras.Model, where: str) -> None:
+    import numpy as np
+
+    for variable, values in zip(model.weights, model.get_weights(), strict=True):
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise ValueError(
+                f"{where}: variable {variable.path!r} holds {bad} NaN or infinite value(s) "
+                f"(of {values.size}); a diverged training cannot be saved or used"
+            )
 
 
 def _check_voxel_size(value: Any, where: str) -> float:
@@ -329,12 +341,14 @@ def save_weights(
 
     Notes
     -----
-    Keras writes the weights into a temporary file in ``directory``, which is
-    flushed to disk and moved into place with :func:`os.replace`; the manifest
-    is then written the same way (:func:`spect_tutorial.io.write_file_atomically`).
-    A reader never sees half a file. The manifest records the SHA-256 of the
-    exact bytes moved into place; if the manifest cannot be written, a weights
-    file created by this call is removed again.
+    Keras writes the weights and this function the manifest into temporary
+    files in ``directory``, flushed to disk; then both are swapped into place
+    together (:func:`spect_tutorial._files.move_files_together`: the old pair
+    is set aside, the new pair moved in, and restored if anything fails). A
+    reader never sees half a file, and ``overwrite=True`` never leaves a new
+    weights file beside an old manifest. The manifest records the SHA-256 of
+    the exact bytes moved into place. Weights holding NaN or infinity (a
+    diverged training) are refused before anything is written.
 
     Examples
     --------
@@ -343,8 +357,6 @@ def save_weights(
     ...                     manifest={"voxel_size_mm": 6.4})  # doctest: +SKIP
     """
     import keras
-
-    from .io import write_file_atomically
 
     name = _check_name(name)
     directory = _as_path(directory, "directory")
@@ -391,12 +403,15 @@ def save_weights(
             f"lists and dicts; finite floats), got an error: {error}"
         ) from None
 
+    with warnings.catch_warnings():
+        # TensorFlow's variables lack numpy 2's __array__(copy=...); harmless here.
+        warnings.filterwarnings("ignore", _NUMPY_COPY_WARNING, DeprecationWarning)
+        _check_finite_weights(model, f"model {model.name!r}")
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory / f".{name}.{uuid.uuid4().hex}.tmp{_WEIGHTS_SUFFIX}"
-    created = False
+    manifest_temporary: Path | None = None
     try:
         with warnings.catch_warnings():
-            # TensorFlow's variables lack numpy 2's __array__(copy=...); harmless here.
             warnings.filterwarnings("ignore", _NUMPY_COPY_WARNING, DeprecationWarning)
             # Keras 3 writes a compiled model's optimizer state too (three times the
             # size for Adam); the shipped file holds the network's variables only.
@@ -404,35 +419,27 @@ def save_weights(
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         record["weights_sha256"] = weights_sha256(temporary)
-        if weights_path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsError(
-                f"{str(weights_path)!r} already exists; pass overwrite=True to replace it"
-            )
-        created = not weights_path.exists()
-        os.replace(temporary, weights_path)
         text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
-        write_file_atomically(
-            manifest_path,
-            lambda handle: handle.write((text + "\n").encode("utf-8")),
-            overwrite=overwrite,
-        )
-    except BaseException:
-        if created and weights_path.exists():
-            weights_path.unlink()
-        raise
+        manifest_temporary = write_temporary(manifest_path, (text + "\n").encode("utf-8"))
+        if not overwrite:  # appeared while we were writing
+            for path in (weights_path, manifest_path):
+                if path.exists():
+                    raise FileExistsError(
+                        f"{str(path)!r} already exists; pass overwrite=True to replace it"
+                    )
+        # Both files swap in together: a failure leaves the old pair as it was.
+        move_files_together({weights_path: temporary, manifest_path: manifest_temporary})
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        for path in (temporary, manifest_temporary):
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    path.unlink()
     return weights_path
 
 
 # ---------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------
-
-
-def _reject_constant(constant: str) -> Any:
-    raise ValueError(f"non-finite number {constant} is not allowed")
 
 
 def load_manifest(
@@ -472,13 +479,12 @@ def load_manifest(
     if not manifest_path.is_file():
         raise FileNotFoundError(_missing_message(name, folder, [manifest_path]))
     try:
-        manifest = json.loads(
-            manifest_path.read_text(encoding="utf-8"), parse_constant=_reject_constant
+        manifest = load_json(
+            manifest_path.read_bytes(),
+            where=f"manifest {str(manifest_path)!r}",
         )
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ValueError(
-            f"manifest {str(manifest_path)!r} is unreadable (corrupt or not JSON): {error}"
-        ) from None
+    except OSError as error:
+        raise ValueError(f"manifest {str(manifest_path)!r} is unreadable: {error}") from None
     where = f"manifest {str(manifest_path)!r}"
     if not isinstance(manifest, dict):
         raise ValueError(f"{where} must hold a JSON object, got {type(manifest).__name__}")
@@ -572,9 +578,22 @@ def load_pretrained(
             f" in its folder) or retrain with `{TRAIN_COMMAND}`; it was not loaded."
         )
 
+    # The manifest is not covered by the hash: check what it declares against the
+    # weights file and the memory budget before building anything from it.
+    config = manifest["model_config"]
+    declared = _minimum_weights_bytes(config)
+    check_allocation(f"manifest {str(manifest_path)!r} model_config {config}", declared, 1)
+    actual_bytes = weights_path.stat().st_size
+    if actual_bytes < declared:
+        raise ValueError(
+            f"manifest {str(manifest_path)!r} declares a WIN5-RB {config} whose kernels alone "
+            f"take {declared} bytes, but the weights file {weights_path.name!r} has only "
+            f"{actual_bytes} bytes; the manifest does not describe these weights"
+        )
+
     from .model import win5rb
 
-    model = win5rb(**manifest["model_config"])
+    model = win5rb(**config)
     unreadable = (
         f"weights file {str(weights_path)!r} cannot be read as the WIN5-RB "
         f"{manifest['model_config']} of its manifest (truncated, corrupt or for another "
@@ -591,6 +610,9 @@ def load_pretrained(
         if issubclass(warning.category, UserWarning) and "saving" in warning.filename:
             raise ValueError(f"{unreadable}: {warning.message}"[:2000])
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _NUMPY_COPY_WARNING, DeprecationWarning)
+        _check_finite_weights(model, f"weights file {str(weights_path)!r}")
     # A plain dict, set past Keras's attribute tracking (which would wrap it).
     object.__setattr__(model, "spect_manifest", manifest)
     return model
