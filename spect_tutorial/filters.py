@@ -36,6 +36,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage, special
 
+from ._validation import check_allocation, real_number
 from .acquisition import FWHM_PER_SIGMA
 from .frame import check_voxel_size_mm
 from .metrics import nrmse
@@ -72,6 +73,9 @@ Convention = Literal["classic", "squared"]
 # ---------------------------------------------------------------------------
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _real_finite_array(values: Any, name: str) -> np.ndarray:
     """``values`` as float64, after checking it holds finite real numbers."""
     array = np.asarray(values)
@@ -85,14 +89,20 @@ def _real_finite_array(values: Any, name: str) -> np.ndarray:
     return array
 
 
+def _float32_image(values: Any, name: str) -> np.ndarray:
+    """``values`` as float64 after checking it is finite and fits float32 (the output type)."""
+    array = _real_finite_array(values, name)
+    largest = float(np.abs(array).max()) if array.size else 0.0
+    if largest > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} holds values up to {largest:.3g}, beyond float32's largest finite value "
+            f"{_FLOAT32_MAX:.3g}: the filtered image would be infinite; rescale it first"
+        )
+    return array
+
+
 def _non_negative_mm(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of mm >= 0, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite number of mm >= 0, got {value!r}")
-    return number
+    return real_number(value, name, unit="mm", minimum=0.0)
 
 
 def _check_order(order: Any) -> int:
@@ -217,7 +227,7 @@ def gaussian_filter_mm(
     >>> float(slices[9].sum())  # the neighbouring slice stays empty
     0.0
     """
-    data = _real_finite_array(volume, "volume")
+    data = _float32_image(volume, "volume")
     if data.ndim == 0:
         raise ValueError("volume must have at least one dimension")
     fwhm = _non_negative_mm(fwhm_mm, "fwhm_mm")
@@ -225,7 +235,10 @@ def gaussian_filter_mm(
     filtered_axes = _normalise_axes(axes, data.ndim)
     if fwhm == 0:
         return data.astype(np.float32)
-    kernel = gaussian_kernel_1d(fwhm / FWHM_PER_SIGMA / voxel)
+    try:
+        kernel = gaussian_kernel_1d(fwhm / FWHM_PER_SIGMA / voxel)
+    except ValueError as error:
+        raise ValueError(f"fwhm_mm={fwhm_mm!r} on {voxel:g} mm voxels: {error}") from None
     smooth = data.astype(np.float64)
     for axis in filtered_axes:
         smooth = ndimage.correlate1d(smooth, kernel, axis=axis, mode="constant", cval=0.0)
@@ -259,6 +272,13 @@ def gaussian_kernel_1d(sigma_voxels: float) -> np.ndarray:
     """
     sigma = float(sigma_voxels)
     radius = int(np.ceil(6.0 * sigma)) + 2
+    check_allocation(
+        f"a Gaussian kernel of sigma {sigma:.4g} voxels (FWHM {sigma * FWHM_PER_SIGMA:.4g} "
+        "voxels)",
+        2 * radius + 1,
+        8,
+        copies=4,
+    )
     offsets = np.arange(-radius, radius + 1)
     sampled = np.exp(-0.5 * (offsets / sigma) ** 2)
     sampled /= sampled.sum()
@@ -444,7 +464,7 @@ def butterworth_filter(
     >>> smooth.shape, round(float(smooth.sum()), 1)
     ((4, 64, 64), 400.0)
     """
-    array = _real_finite_array(data, "data")
+    array = _float32_image(data, "data")
     if array.ndim == 0:
         raise ValueError("data must have at least one dimension")
     order = _check_order(order)
@@ -606,8 +626,8 @@ def optimal_fwhm(
     >>> best.fwhm_mm, best.fwhms_mm.size
     (7.0, 41)
     """
-    noisy_array = _real_finite_array(noisy, "noisy")
-    ideal_array = _real_finite_array(ideal, "ideal")
+    noisy_array = _float32_image(noisy, "noisy")
+    ideal_array = _float32_image(ideal, "ideal")
     if noisy_array.ndim not in (2, 3):
         raise ValueError(f"noisy must be a 2-D or 3-D image, got shape {noisy_array.shape}")
     if ideal_array.shape != noisy_array.shape:

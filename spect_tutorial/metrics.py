@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ._validation import check_allocation, check_finite
 from .frame import check_voxel_size_mm, mm_to_index
 from .thickness import WallThickness, wall_thickness
 
@@ -69,14 +70,15 @@ def _dilate(mask: np.ndarray, voxels: int) -> np.ndarray:
 
 
 def _check_real(array: Any, name: str) -> np.ndarray:
-    """``array`` as float64 after checking it holds real numbers (booleans read as 0/1)."""
+    """``array`` as float64 after checking it holds finite real numbers (booleans read as 0/1)."""
     values = np.asarray(array)
     if values.dtype != np.bool_ and (
         not np.issubdtype(values.dtype, np.number)
         or np.issubdtype(values.dtype, np.complexfloating)
     ):
         raise ValueError(f"{name} must hold real numbers, got dtype {values.dtype}")
-    return values.astype(np.float64, copy=False)
+    # A NaN or infinite voxel would make every metric NaN or infinite without a word.
+    return check_finite(values.astype(np.float64, copy=False), name)
 
 
 def evaluation_region(myocardium_mask: Any, *, dilation_voxels: int = 1) -> np.ndarray:
@@ -613,6 +615,13 @@ def profile(
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
     if isinstance(order, bool) or not isinstance(order, int | np.integer) or not 0 <= order <= 5:
         raise ValueError(f"order must be an integer spline order in 0..5, got {order!r}")
+    # distance, positions, indices and values: about 8 float64 per sample
+    check_allocation(
+        f"a profile of n_samples={int(n_samples)} over {length:.4g} mm",
+        int(n_samples),
+        8,
+        copies=8,
+    )
     distance = np.linspace(0.0, length, int(n_samples))
     positions = start + distance[:, None] / length * (end - start)
     index = mm_to_index(positions, values.shape, voxel_size_mm)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_allocation
 from .frame import LVGeometry, _is_finite_number, check_voxel_size_mm
 from .segments import aha_segment, lv_cylindrical_coordinates
 from .shapes import (
@@ -549,6 +550,8 @@ def _check_shape(shape: Any) -> tuple[int, int, int]:
         raise ValueError(f"shape must be three voxel counts (nz, ny, nx), got {shape!r}") from None
     if len(values) != 3 or any(n < 1 for n in values) or values != tuple(shape):
         raise ValueError(f"shape must be three positive integers (nz, ny, nx), got {shape!r}")
+    # activity, mu, masks and occupancy maps: about 8 float32 volumes at once
+    check_allocation(f"shape {values}", values, 4, copies=8)
     return values
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_allocation, element_count
 from .acquisition import SpectGeometry, SpectSystem, scatter_projections
 from .frame import LVGeometry
 from .metrics import evaluation_region
@@ -296,6 +297,16 @@ def simulate_study(
             f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
             f"got {n_subsets!r}"
         )
+    # Every realization's projections and reconstruction are held at once (float64 at
+    # worst; the reconstruction grid is at most the phantom's): refuse before any work.
+    nz = phantom.shape[0]
+    check_allocation(
+        f"n_realizations={int(n_realizations)}",
+        int(n_realizations)
+        * (geometry.n_views * nz * geometry.n_bins + element_count(phantom.shape)),
+        8,
+        copies=2,
+    )
     noise_free = _noise_free(
         phantom,
         geometry,
