@@ -163,13 +163,13 @@ def real_number(
     ValueError
         Naming ``name``, the value received and the valid range.
     """
-    suffix = f" {unit}" if unit else ""
     bounds = []
     if minimum is not None:
-        bounds.append(f"{'>' if strict_minimum else '>='} {minimum:g}{suffix}")
+        bounds.append(f"{'>' if strict_minimum else '>='} {minimum:g}")
     if maximum is not None:
-        bounds.append(f"<= {maximum:g}{suffix}")
-    wanted = f"a finite number{suffix}" + (f" {' and '.join(bounds)}" if bounds else "")
+        bounds.append(f"<= {maximum:g}")
+    wanted = f"a finite number{f' of {unit}' if unit else ''}"
+    wanted += f" {' and '.join(bounds)}" if bounds else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
     number = float(value)
@@ -247,7 +247,7 @@ def load_json(text: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH)
             )
         return json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ValueError(f"{where} is unreadable (not valid JSON): {error}") from None
+        raise ValueError(f"{where} is unreadable (corrupt or not JSON): {error}") from None
 
 
 # ---------------------------------------------------------------------------

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_allocation
+
 __all__ = [
     "LAO45_DEG",
     "STANDARD_COUNT_LEVELS",
@@ -62,6 +64,13 @@ _NOISE_STREAM_KEY = 0x4E4F4953
 
 # Count levels are keyed to 0.001 % in realization_seed.
 _LEVEL_KEY_PER_PERCENT = 1000
+# Highest count level accepted (percent): ten million times the clinical 100 %, far
+# beyond any study and far below where Poisson sampling or the seed key overflow.
+_MAX_COUNT_LEVEL_PERCENT = 1e9
+# Largest Poisson mean numpy samples (its limit is about 9.2e18).
+_MAX_POISSON_MEAN = 1e18
+# Largest count split_counts splits (int64 binomial; every integer exact in float64).
+_MAX_SPLIT_COUNTS = 2**53
 
 # Relative tolerance when two views are equally near the requested angle.
 _ANGLE_TIE_DEG = 1e-9
@@ -101,6 +110,16 @@ def _positive_number(value: Any, name: str, unit: str = "") -> float:
     number = float(value)
     if not np.isfinite(number) or number <= 0:
         raise ValueError(f"{name} must be > 0{suffix}, got {value!r}")
+    return number
+
+
+def _count_level_percent(count_level: Any) -> float:
+    number = _positive_number(count_level, "count_level", "percent")
+    if number > _MAX_COUNT_LEVEL_PERCENT:
+        raise ValueError(
+            f"count_level must be <= {_MAX_COUNT_LEVEL_PERCENT:g} percent (ten million times "
+            f"the 100 % counts), got {count_level!r}"
+        )
     return number
 
 
@@ -148,7 +167,7 @@ def count_level_scale(count_level: float) -> float:
     >>> count_level_scale(12.5)
     0.125
     """
-    return _positive_number(count_level, "count_level", "percent") / 100.0
+    return _count_level_percent(count_level) / 100.0
 
 
 def nearest_view_index(angles_deg: Any, angle_deg: float = LAO45_DEG) -> int:
@@ -429,9 +448,7 @@ def realization_seed(seed: SeedLike, count_level: float, index: int = 0) -> np.r
     True
     """
     _check_seed(seed)
-    level_key = round(
-        _positive_number(count_level, "count_level", "percent") * _LEVEL_KEY_PER_PERCENT
-    )
+    level_key = round(_count_level_percent(count_level) * _LEVEL_KEY_PER_PERCENT)
     if isinstance(index, bool) or not isinstance(index, numbers.Integral) or int(index) < 0:
         raise ValueError(f"index must be an int >= 0, got {index!r}")
     key = (_NOISE_STREAM_KEY, int(level_key), int(index))
@@ -491,6 +508,13 @@ def poisson_realizations(expected_counts: Any, *, n: int = 1, seed: SeedLike) ->
     _check_non_negative_finite(lam, "expected_counts")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
         raise ValueError(f"n must be an int >= 1 (number of realizations), got {n!r}")
+    largest = float(lam.max()) if lam.size else 0.0
+    if largest > _MAX_POISSON_MEAN:
+        raise ValueError(
+            f"expected_counts holds means up to {largest:.3g} counts, more than Poisson "
+            f"sampling supports ({_MAX_POISSON_MEAN:.0e} per pixel); lower the count level"
+        )
+    check_allocation(f"n={int(n)} realizations of shape {lam.shape}", int(n) * lam.size, 8)
     rng = _rng(seed)
     lam = lam.astype(np.float64, copy=False)
     draws = rng.poisson(lam, size=(int(n), *lam.shape))
@@ -549,6 +573,12 @@ def split_counts(counts: Any, p: float = 0.5, *, seed: SeedLike) -> tuple[np.nda
         raise ValueError(
             "counts must be whole numbers (counts per pixel), got "
             f"{fractional.size} non-integer value(s), e.g. {float(fractional.flat[0])!r}"
+        )
+    largest = float(array.max()) if array.size else 0.0
+    if largest > _MAX_SPLIT_COUNTS:
+        raise ValueError(
+            f"counts holds values up to {largest:.3g}, more than the {_MAX_SPLIT_COUNTS} "
+            "(2**53) counts per pixel that can be split exactly"
         )
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 < float(p) < 1.0:
         raise ValueError(f"p must be a probability with 0 < p < 1, got {p!r}")
