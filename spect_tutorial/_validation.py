@@ -170,6 +170,8 @@ def real_number(
         bounds.append(f"<= {maximum:g}")
     wanted = f"a finite number{f' of {unit}' if unit else ''}"
     wanted += f" {' and '.join(bounds)}" if bounds else ""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()  # a 0-d numeric array is a number
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
     number = float(value)

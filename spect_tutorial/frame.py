@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import real_number
+
 __all__ = [
     "LVGeometry",
     "axis_coordinates_mm",
@@ -58,17 +60,11 @@ def check_voxel_size_mm(voxel_size_mm: float, *, name: str = "voxel_size_mm") ->
     Raises
     ------
     ValueError
-        If the value is not a finite number greater than zero.
+        If the value is not a finite number greater than zero (strings and
+        booleans are refused, not converted).
     """
-    try:
-        value = float(voxel_size_mm)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a positive number of mm, got {voxel_size_mm!r}"
-        ) from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number of mm > 0, got {voxel_size_mm!r}")
-    return value
+    # A string ("6.4") or a boolean (True would be 1 mm) is refused, not converted.
+    return real_number(voxel_size_mm, name, unit="mm", minimum=0.0, strict_minimum=True)
 
 
 def axis_coordinates_mm(n: int, voxel_size_mm: float) -> np.ndarray:
