@@ -42,6 +42,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "NpyMember",
     "check_allocation",
+    "check_count_levels",
     "check_data_file",
     "check_finite",
     "element_count",
@@ -49,6 +50,7 @@ __all__ = [
     "inspect_npz",
     "load_json",
     "max_array_bytes",
+    "number_sequence",
     "real_number",
 ]
 
@@ -182,6 +184,49 @@ def real_number(
     ):
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return number
+
+
+def number_sequence(
+    values: Any,
+    name: str,
+    *,
+    unit: str = "",
+    minimum: float | None = None,
+    strict_minimum: bool = False,
+    distinct: bool = False,
+) -> tuple[float, ...]:
+    """A non-empty sequence of finite numbers (not a string), each checked by :func:`real_number`.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is a string, not iterable or empty, an element is not a
+        number in range (the message names ``name[i]``), or, with ``distinct``,
+        a value repeats.
+    """
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ValueError(
+            f"{name} must be a sequence of numbers{f' ({unit})' if unit else ''}, got {values!r}"
+        )
+    items = list(values)
+    if not items:
+        raise ValueError(f"{name} must hold at least one value, got {values!r}")
+    numbers_ = tuple(
+        real_number(
+            item, f"{name}[{index}]", unit=unit, minimum=minimum, strict_minimum=strict_minimum
+        )
+        for index, item in enumerate(items)
+    )
+    if distinct and len(set(numbers_)) != len(numbers_):
+        raise ValueError(f"{name} must not repeat a value, got {items!r}")
+    return numbers_
+
+
+def check_count_levels(values: Any, name: str = "count_levels") -> tuple[float, ...]:
+    """Distinct count levels in percent, each a finite number > 0."""
+    return number_sequence(
+        values, name, unit="percent", minimum=0.0, strict_minimum=True, distinct=True
+    )
 
 
 def check_finite(array: np.ndarray, name: str) -> np.ndarray:

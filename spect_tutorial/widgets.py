@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validation import check_count_levels, number_sequence, real_number
 from .filters import gaussian_filter_mm
 from .metrics import (
     coefficient_of_variation,
@@ -96,11 +97,10 @@ def count_level_studies(
     -------
     dict of float to Study
     """
+    levels = check_count_levels(count_levels)  # every level checked before any simulation
     return {
-        float(level): simulate_study(
-            phantom, count_level=level, n_realizations=n_realizations, seed=seed
-        )
-        for level in count_levels
+        level: simulate_study(phantom, count_level=level, n_realizations=n_realizations, seed=seed)
+        for level in levels
     }
 
 
@@ -261,8 +261,7 @@ def _count_level_slider(levels: Sequence[float]) -> ipywidgets.SelectionSlider:
 
 
 def _check_max_fwhm(max_fwhm_mm: Any) -> None:
-    if not np.isfinite(max_fwhm_mm) or max_fwhm_mm <= 0:
-        raise ValueError(f"max_fwhm_mm must be > 0 mm, got {max_fwhm_mm!r}")
+    real_number(max_fwhm_mm, "max_fwhm_mm", unit="mm", minimum=0.0, strict_minimum=True)
 
 
 def _fwhm_slider(max_fwhm_mm: float, *, value_mm: float) -> ipywidgets.FloatSlider:
@@ -336,6 +335,13 @@ def _check_studies(studies: Any) -> dict[float, Study]:
             f"count_level_studies, got {studies!r:.80}"
         )
     for level, study in studies.items():
+        real_number(
+            level,
+            f"studies key {level!r} (a count level)",
+            unit="percent",
+            minimum=0.0,
+            strict_minimum=True,
+        )
         if not isinstance(study, Study):
             raise ValueError(
                 f"studies[{level!r}] must be a Study (from simulate_study), got "
@@ -430,6 +436,7 @@ def show_filter_grid(
     import matplotlib.pyplot as plt
 
     ordered = _check_studies(studies)
+    fwhms_mm = number_sequence(fwhms_mm, "fwhms_mm", unit="mm", minimum=0.0)
     image_max = _image_max(ordered)
     figure, axes = plt.subplots(
         len(ordered),
