@@ -379,6 +379,42 @@ def _check_indices(phantoms: Iterable[int] | None) -> list[int]:
     return [int(index) for index in indices]
 
 
+def check_method_names(
+    methods: Iterable[str] | None, weights_dir: str | os.PathLike[str] | None = None
+) -> list[str]:
+    """Check method names before any work: each a benchmark method or an existing weights name.
+
+    Parameters
+    ----------
+    methods : iterable of str or None
+        Names from :data:`METHODS` or weights names (``None``: all of :data:`METHODS`).
+    weights_dir : str or os.PathLike, optional
+        Folder of the networks' weights (default: as :func:`load_pretrained`).
+
+    Returns
+    -------
+    list of str
+        The names, in order.
+
+    Raises
+    ------
+    ValueError
+        If a name is empty, repeated, or neither a method of :data:`METHODS`
+        nor a weights name in the weights folder (nothing is loaded).
+    """
+    from .weights import resolve_weights_dir
+
+    chosen = _check_methods(methods)
+    directory = resolve_weights_dir(None if weights_dir is None else Path(weights_dir))
+    for method in chosen:
+        if method.name not in METHODS and not (directory / f"{method.name}.json").exists():
+            raise ValueError(
+                f"methods: {method.name!r} is neither a benchmark method "
+                f"({', '.join(METHODS)}) nor a weights name in {directory}"
+            )
+    return [method.name for method in chosen]
+
+
 def _load_models(
     methods: list[Method], weights_dir: Path | None, log: Callable[[str], None]
 ) -> tuple[list[Method], dict[str, Any]]:

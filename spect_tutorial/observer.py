@@ -187,15 +187,23 @@ def run_observer_study(
         What was written: ``auc`` per method, the settings, the command and timings.
     """
     from . import __version__
-    from .benchmark import method_images
+    from ._validation import real_number
+    from .benchmark import check_method_names, method_images
     from .io import write_file_atomically
+    from .noise import count_level_scale
     from .phantom import Anatomy, Defect, Uptake, make_phantom, random_phantom
     from .protocol import EVALUATION_PHANTOMS
     from .study import simulate_study
 
+    # Every argument is checked before the (minutes of) simulation.
     out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"out {str(out)!r} is a folder; give a JSON file name")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} already exists; pass overwrite=True to replace it")
+    methods = check_method_names(methods)
+    count_level_scale(count_level)
+    real_number(severity, "severity", minimum=0.0, strict_minimum=True, maximum=1.0)
     if not 0 <= patient < len(EVALUATION_PHANTOMS) or not EVALUATION_PHANTOMS[patient].defect:
         raise ValueError(
             f"patient must be a held-out patient with a defect "
