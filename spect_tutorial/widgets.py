@@ -379,8 +379,8 @@ class FilterExplorer:
     def __init__(self, studies: dict[float, Study], *, max_fwhm_mm: float = 20.0) -> None:
         import ipywidgets
 
-        self.studies = _check_studies(studies)
         _check_max_fwhm(max_fwhm_mm)
+        self.studies = _check_studies(studies)
         levels = list(self.studies)
         self._image_max = _image_max(self.studies)
         self.count_level = _count_level_slider(levels)
@@ -435,8 +435,8 @@ def show_filter_grid(
     """
     import matplotlib.pyplot as plt
 
-    ordered = _check_studies(studies)
     fwhms_mm = number_sequence(fwhms_mm, "fwhms_mm", unit="mm", minimum=0.0)
+    ordered = _check_studies(studies)
     image_max = _image_max(ordered)
     figure, axes = plt.subplots(
         len(ordered),
@@ -521,8 +521,8 @@ class MethodExplorer:
 
         from .benchmark import method_images
 
-        self.studies = _check_studies(studies)
         _check_max_fwhm(max_fwhm_mm)
+        self.studies = _check_studies(studies)
         self._image_max = _image_max(self.studies)
         self._precomputed: dict[tuple[float, str], np.ndarray] = {}
         choices = [
