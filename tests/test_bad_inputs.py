@@ -1620,6 +1620,399 @@ CASES: list[Case] = [
         r"model",
         r"keras\.Model, got str",
     ),
+    # --- issue 17: files a user owns, untrusted files, sizes before allocations ----------
+    Case(
+        "run_benchmark",
+        "corrupt",
+        lambda c: st.run_benchmark(_write(c, "n.txt", "notes"), methods=["noisy"], phantoms=[1]),
+        ValueError,
+        r"n\.txt",
+        r"not a benchmark record.*left unchanged",
+        note="user-file-not-truncated",
+    ),
+    Case(
+        "run_benchmark",
+        "corrupt",
+        lambda c: st.run_benchmark(
+            _write(c, "r.jsonl", _record_line() + '{"note":1}'), methods=["noisy"], phantoms=[1]
+        ),
+        ValueError,
+        r"r\.jsonl, line 2",
+        r"not a benchmark record \(missing",
+        note="complete-invalid-last-line",
+    ),
+    Case(
+        "run_benchmark",
+        "corrupt",
+        lambda c: st.run_benchmark(
+            _write(c, "r.jsonl", _record_line() * 2), methods=["noisy"], phantoms=[1]
+        ),
+        ValueError,
+        r"r\.jsonl, line 2",
+        r"duplicate record \('noisy', 100\.0, 0, 0\).*line 1",
+        note="duplicate-record",
+    ),
+    Case(
+        "run_benchmark",
+        "dtype",
+        lambda c: st.run_benchmark(
+            _write(c, "r.jsonl", _record_line(count_level="abc")), methods=["noisy"]
+        ),
+        ValueError,
+        r"r\.jsonl, line 1: count_level",
+        r"finite number of percent > 0, got 'abc'",
+        note="record-count-level-abc",
+    ),
+    Case(
+        "run_benchmark",
+        "object",
+        lambda c: st.run_benchmark(_write(c, "r.jsonl", _record_line(phantom=None)), phantoms=[1]),
+        ValueError,
+        r"r\.jsonl, line 1: phantom",
+        r"integer >= 0, got None",
+        note="record-phantom-null",
+    ),
+    Case(
+        "run_benchmark",
+        "range",
+        lambda c: st.run_benchmark(c.tmp / "r.jsonl", methods=["noisy", "noisy"]),
+        ValueError,
+        r"methods",
+        r"must not repeat a value, got \['noisy'\]",
+        note="repeated-method",
+    ),
+    Case(
+        "run_benchmark",
+        "range",
+        lambda c: st.run_benchmark(c.tmp / "r.jsonl", methods=["noisy"], phantoms=[1, 1]),
+        ValueError,
+        r"phantoms",
+        r"must not repeat a value, got \[1\]",
+        note="repeated-phantom",
+    ),
+    Case(
+        "run_benchmark",
+        "object",
+        lambda c: st.run_benchmark(c.tmp, methods=["noisy"], phantoms=[1]),
+        ValueError,
+        r"out \(--out\)",
+        r"is a folder",
+        note="out-folder",
+    ),
+    Case(
+        "load_interfile",
+        "range",
+        lambda c: st.load_interfile(_interfile(c, matrix=(2**32, 2**32))),
+        ValueError,
+        r"h\.h33",
+        r"shape \(1, 4294967296, 4294967296\).*more than the limit of 4\.0 GiB",
+        note="size-product-overflow",
+    ),
+    Case(
+        "load_interfile",
+        "object",
+        lambda c: st.load_interfile(_interfile(c, data="fifo")),
+        ValueError,
+        r"data file .*fifo",
+        r"not a regular file",
+        note="fifo",
+    ),
+    Case(
+        "load_interfile",
+        "object",
+        lambda c: st.load_interfile(_interfile(c, name="../outside.a00", folder="sub")),
+        ValueError,
+        r"outside\.a00",
+        r"outside the header's folder.*allow_outside=True",
+        note="parent-folder",
+    ),
+    Case(
+        "load_interfile",
+        "object",
+        lambda c: st.load_interfile(_interfile(c, name="/etc/hostname")),
+        ValueError,
+        r"/etc/hostname",
+        r"outside the header's folder",
+        note="absolute-path",
+    ),
+    Case(
+        "load_interfile",
+        "nan",
+        lambda c: st.load_interfile(_interfile(c, values=[1.0, NAN, 1.0, 1.0])),
+        ValueError,
+        r"data file .*image\.a00",
+        r"1 NaN or infinite value\(s\)",
+    ),
+    Case(
+        "load_interfile",
+        "units",
+        lambda c: st.load_interfile(_interfile(c, pixel_mm=0.0)),
+        ValueError,
+        r"scaling factor \(mm/pixel\) \[1\]",
+        r"pixel size > 0 mm, got 0\.0",
+    ),
+    Case(
+        "load_interfile",
+        "negative",
+        lambda c: st.load_interfile(_interfile(c, pixel_mm=-3.2)),
+        ValueError,
+        r"scaling factor \(mm/pixel\) \[1\]",
+        r"pixel size > 0 mm, got -3\.2",
+    ),
+    Case(
+        "load_xcat_raw",
+        "range",
+        lambda c: st.load_xcat_raw(c.tmp / "big.bin", shape=(2**32, 2**32, 1), voxel_size_mm=3.2),
+        ValueError,
+        r"XCAT raw file .*big\.bin",
+        r"18446744073709551616 elements.*more than the limit",
+        note="size-product-overflow",
+    ),
+    Case(
+        "load_phantom",
+        "corrupt",
+        lambda c: st.load_phantom(_npz(c, {"metadata": np.zeros(1, np.uint8)}, huge="activity")),
+        ValueError,
+        r"bad\.npz.*activity\.npy",
+        r"shape \(100000000, 100000000\).*more than the limit",
+        note="declared-petabytes",
+    ),
+    Case(
+        "load_phantom",
+        "corrupt",
+        lambda c: _load_phantom_with_budget(c, 1 << 16),
+        ValueError,
+        r"phantom\.npz.*activity\.npy",
+        r"would need .* more than the limit of 64\.0 KiB",
+        note="declared-size-over-budget",
+    ),
+    Case(
+        "load_phantom",
+        "corrupt",
+        lambda c: st.load_phantom(
+            _npz(c, {"metadata": np.frombuffer(_deep_json(200).encode(), np.uint8)})
+        ),
+        ValueError,
+        r"bad\.npz.* metadata",
+        r"200 levels deep, more than the limit of 64",
+        note="deep-json",
+    ),
+    Case(
+        "load_pretrained",
+        "corrupt",
+        lambda c: st.load_pretrained(
+            "tiny",
+            directory=_weights_dir(c, {"tiny.json": _deep_json(200), "tiny.weights.h5": b""}),
+        ),
+        ValueError,
+        r"tiny\.json",
+        r"200 levels deep, more than the limit of 64",
+        note="deep-json",
+    ),
+    Case(
+        "load_pretrained",
+        "range",
+        lambda c: st.load_pretrained(
+            "tiny", directory=_manifest_dir(c, {"filters": 20000, "kernel_size": 7, "depth": 5})
+        ),
+        ValueError,
+        r"model_config\['filters'\]",
+        r"integer in 1\.\.1024, got 20000",
+        note="filters-limit",
+    ),
+    Case(
+        "load_pretrained",
+        "corrupt",
+        lambda c: st.load_pretrained(
+            "tiny", directory=_manifest_dir(c, {"filters": 100, "kernel_size": 7, "depth": 5})
+        ),
+        ValueError,
+        r"tiny\.json",
+        r"declares a WIN5-RB .* bytes, but the weights file 'tiny\.weights\.h5' has only 4 bytes",
+        note="config-vs-file-size",
+    ),
+    Case(
+        "nrmse",
+        "nan",
+        lambda c: st.nrmse(_with(NAN, (1, 2, 3)), ONES, MASK),
+        ValueError,
+        r"^image",
+        r"1 NaN or infinite value\(s\)",
+        note="image-nan",
+    ),
+    Case(
+        "ssim",
+        "nan",
+        lambda c: st.ssim(ONES, _with(INF, (0, 0, 0)), region=MASK),
+        ValueError,
+        r"^reference",
+        r"1 NaN or infinite value\(s\)",
+        note="reference-inf",
+    ),
+    Case(
+        "coefficient_of_variation",
+        "nan",
+        lambda c: st.coefficient_of_variation(_with(NAN, (0, 0, 0)), MASK),
+        ValueError,
+        r"image",
+        r"1 NaN or infinite value\(s\)",
+        note="image-nan",
+    ),
+    Case(
+        "gaussian_filter_mm",
+        "range",
+        lambda c: st.gaussian_filter_mm(np.full((4, 4, 4), 1e300), 8.0, voxel_size_mm=6.4),
+        ValueError,
+        r"^volume",
+        r"up to 1e\+300, beyond float32's largest finite value",
+        note="overflows-float32",
+    ),
+    Case(
+        "butterworth_filter",
+        "range",
+        lambda c: st.butterworth_filter(
+            np.full((4, 4, 4), 1e300), order=5, cutoff_cycles_per_cm=0.4, voxel_size_mm=6.4
+        ),
+        ValueError,
+        r"^data",
+        r"beyond float32's largest finite value",
+        note="overflows-float32",
+    ),
+    Case(
+        "gaussian_filter_mm",
+        "range",
+        lambda c: st.gaussian_filter_mm(ONES, 1e9, voxel_size_mm=6.4),
+        ValueError,
+        r"fwhm_mm=1000000000\.0",
+        r"Gaussian kernel .* would need .* more than the limit",
+        note="huge-kernel",
+    ),
+    Case(
+        "make_phantom",
+        "range",
+        lambda c: st.make_phantom(shape=(4096, 4096, 4096)),
+        ValueError,
+        r"shape \(4096, 4096, 4096\)",
+        r"2\.0 TiB .* more than the limit of 4\.0 GiB",
+        note="too-large",
+    ),
+    Case(
+        "make_phantom",
+        "dtype",
+        lambda c: st.make_phantom(shape=(8, 8, 8), voxel_size_mm="6.4"),
+        ValueError,
+        r"voxel_size_mm",
+        r"> 0, got '6\.4' \(str\)",
+        note="voxel-size-string",
+    ),
+    Case(
+        "phantom_from_arrays",
+        "dtype",
+        lambda c: st.phantom_from_arrays(ONES, ONES * 0.15, voxel_size_mm=True),
+        ValueError,
+        r"voxel_size_mm",
+        r"> 0, got True \(bool\)",
+        note="voxel-size-bool",
+    ),
+    Case(
+        "simulate_study",
+        "range",
+        lambda c: st.simulate_study(_phantom(), count_level=100, n_realizations=10**6),
+        ValueError,
+        r"n_realizations=1000000",
+        r"more than the limit",
+        note="too-many-realizations",
+    ),
+    Case(
+        "simulate_study",
+        "range",
+        lambda c: st.simulate_study(_phantom(), count_level=1e20),
+        ValueError,
+        r"count_level",
+        r"<= 1e\+09 percent .*got 1e\+20",
+        note="count-level-1e20",
+    ),
+    Case(
+        "profile",
+        "range",
+        lambda c: st.profile(ONES, (0.0, 0.0, 0.0), (1e9, 0.0, 0.0), voxel_size_mm=6.4),
+        ValueError,
+        r"n_samples=625000001 over 1e\+09 mm",
+        r"37\.3 GiB .* more than the limit",
+        note="too-long",
+    ),
+    Case(
+        "poisson_realizations",
+        "range",
+        lambda c: st.poisson_realizations(np.full(3, 1e20), seed=0),
+        ValueError,
+        r"expected_counts",
+        r"up to 1e\+20 counts, more than Poisson sampling supports \(1e\+18",
+        note="lam-too-large",
+    ),
+    Case(
+        "split_counts",
+        "range",
+        lambda c: st.split_counts(np.array([1e19]), seed=0),
+        ValueError,
+        r"^counts",
+        r"up to 1e\+19, more than the 9007199254740992 \(2\*\*53\)",
+        note="too-many-counts",
+    ),
+    Case(
+        "realization_seed",
+        "range",
+        lambda c: st.realization_seed(0, 1e308),
+        ValueError,
+        r"count_level",
+        r"<= 1e\+09 percent .*got 1e\+308",
+        note="count-level-1e308",
+    ),
+    Case(
+        "Study",
+        "dtype",
+        lambda c: _widget("FilterExplorer", {}, max_fwhm_mm="big"),
+        ValueError,
+        r"max_fwhm_mm",
+        r"finite number of mm > 0, got 'big' \(str\)",
+        note="max-fwhm-string",
+    ),
+    Case(
+        "Study",
+        "shape",
+        lambda c: _widget("show_filter_grid", {}, fwhms_mm=[]),
+        ValueError,
+        r"fwhms_mm",
+        r"at least one value, got \[\]",
+        note="no-fwhms",
+    ),
+    Case(
+        "Study",
+        "dtype",
+        lambda c: _widget("count_level_studies", _phantom(), count_levels="100"),
+        ValueError,
+        r"count_levels",
+        r"sequence of numbers \(percent\), got '100'",
+        note="count-levels-string",
+    ),
+    Case(
+        "Study",
+        "nan",
+        lambda c: _show_count_levels({NAN: "study"}),
+        ValueError,
+        r"studies key nan \(a count level\)",
+        r"> 0, got nan",
+        note="count-level-key-nan",
+    ),
+    Case(
+        "Study",
+        "negative",
+        lambda c: _show_count_levels({-25.0: "study"}),
+        ValueError,
+        r"studies key -25\.0 \(a count level\)",
+        r"> 0, got -25\.0",
+        note="count-level-key-negative",
+    ),
 ]
 
 # A manifest of the shipped model without its weights file: enough for denoise to refuse
@@ -1638,6 +2031,102 @@ def _denoise_with_shipped_manifest(ctx: SimpleNamespace, **options: Any) -> Any:
     """``denoise`` with the default model, whose manifest (only) is in the weights folder."""
     _weights_dir(ctx, {"win5rb_n2n_paper.json": _MANIFEST})
     return _denoise(ctx, model=None, **options)
+
+
+# --- helpers of the issue-17 cases ----------------------------------------------------
+
+
+def _record_line(**changes: Any) -> str:
+    """One benchmark record line (the key fields), with ``changes``."""
+    record = {"method": "noisy", "count_level": 100.0, "phantom": 0, "realization": 0}
+    return json.dumps({**record, **changes}) + "\n"
+
+
+def _interfile(
+    ctx: SimpleNamespace,
+    *,
+    matrix: tuple[int, int] = (2, 2),
+    name: str = "image.a00",
+    data: str = "file",
+    values: Any = (1.0, 2.0, 3.0, 4.0),
+    pixel_mm: float = 3.2,
+    folder: str = "",
+) -> Path:
+    """An Interfile header ``h.h33`` (in ``folder``) and its float32 data file."""
+    where = ctx.tmp / folder
+    where.mkdir(parents=True, exist_ok=True)
+    target = (where / name).resolve()
+    if data == "fifo":
+        name = "fifo"
+        os.mkfifo(where / name)
+    elif not name.startswith("/"):
+        np.asarray(values, dtype="<f4").tofile(target)
+    header = where / "h.h33"
+    header.write_text(
+        f"!INTERFILE :=\n!name of data file := {name}\n!number format := float\n"
+        "imagedata byte order := LITTLEENDIAN\n"
+        f"!matrix size [1] := {matrix[0]}\n!matrix size [2] := {matrix[1]}\n"
+        f"scaling factor (mm/pixel) [1] := {pixel_mm}\n!END OF INTERFILE :=\n",
+        encoding="utf-8",
+    )
+    return header
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npz(ctx: SimpleNamespace, arrays: dict[str, np.ndarray], *, huge: str = "") -> Path:
+    """An ``.npz`` of ``arrays``; ``huge`` adds a member whose header declares 1e16 float32."""
+    import zipfile
+
+    path = ctx.tmp / "bad.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in arrays.items():
+            archive.writestr(f"{key}.npy", _npy_bytes(array))
+        if huge:
+            header = _npy_bytes(np.zeros(0, np.float32)).replace(
+                b"(0,)", b"(100000000, 100000000)"
+            )
+            archive.writestr(f"{huge}.npy", header)
+    return path
+
+
+def _load_phantom_with_budget(ctx: SimpleNamespace, budget: int) -> Any:
+    """Load a valid 32^3 phantom file with a memory budget below its arrays' size."""
+    from spect_tutorial._validation import MAX_ARRAY_BYTES_ENV
+
+    path = st.save_phantom(_phantom(), ctx.tmp / "phantom.npz")
+    ctx.monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, str(budget))
+    return st.load_phantom(path)
+
+
+def _deep_json(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _manifest_dir(ctx: SimpleNamespace, config: dict[str, int]) -> Path:
+    """A weights folder with a 4-byte weights file and a manifest (matching hash) for it."""
+    import hashlib
+
+    weights = b"\x89HDF"
+    manifest = {
+        "model_config": config,
+        "weights_file": "tiny.weights.h5",
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "voxel_size_mm": 6.4,
+    }
+    return _weights_dir(ctx, {"tiny.json": json.dumps(manifest), "tiny.weights.h5": weights})
+
+
+def _widget(name: str, *args: Any, **options: Any) -> Any:
+    from spect_tutorial import widgets
+
+    return getattr(widgets, name)(*args, **options)
 
 
 def _show_count_levels(studies: Any) -> Any:
