@@ -152,10 +152,12 @@ def load_shipped_phantom(
         raise FileNotFoundError(
             f"manifest {manifest_path} is missing; rebuild the data with `{COMMAND}`"
         )
+    from ._validation import load_json
+
+    manifest = load_json(manifest_path.read_bytes(), where=f"manifest {manifest_path}")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = manifest["array_hash_sha256"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:
         raise ValueError(f"manifest {manifest_path} is unreadable: {error}") from None
     phantom = load_phantom(phantom_path)
     if phantom_hash(phantom) != expected:
