@@ -16,6 +16,14 @@ Three kinds of file meet in this module:
 
 Every reader checks what it reads and raises an error that names the file and
 the problem (``ValueError``), or ``FileNotFoundError`` when a file is missing.
+Files are untrusted until checked (:mod:`spect_tutorial._validation`): an
+``.npz``'s array headers (names, dtypes, shapes, declared sizes) are checked
+against its metadata and the memory budget before any array is decompressed;
+sizes declared by a header are multiplied as Python integers (no wraparound) and
+checked against the budget before reading; an Interfile data file must be a
+regular file inside the header's folder; JSON metadata is parsed with a nesting
+limit. Writes go through :mod:`spect_tutorial._files` (atomic, never replacing a
+file unless asked).
 """
 
 from __future__ import annotations
