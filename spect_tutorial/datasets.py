@@ -386,8 +386,9 @@ class IdealStore:
     ----------
     images : numpy.ndarray
         float32 ``(phantoms, slices, height, width)`` ideal slices, the same
-        crops as the noisy slices. OSEM is scale-equivariant, so one ideal
-        image serves every count level (in relative activity units).
+        crops as the noisy slices. Without an additive term OSEM is
+        scale-equivariant, so one ideal image serves every count level (in
+        relative activity units); with one, see ``level_images``.
     myocardium : numpy.ndarray
         bool ``(phantoms, slices, height, width)`` myocardium mask of the crops.
     validation : numpy.ndarray
