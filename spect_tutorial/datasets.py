@@ -1325,7 +1325,8 @@ def gather_pairs(
         ``(B, 5)`` rows of :func:`epoch_pairs`.
     reference : IdealStore, optional
         Supervised training: the target is the ideal slice of the input's
-        phantom and slice (the ``target`` column is ignored). Default: the
+        phantom and slice (and count level, when the store has
+        ``level_images``); the ``target`` column is ignored. Default: the
         target is realization ``target`` (Noise2Noise).
     crop_px : tuple of int, optional
         Cut ``(height, width)`` patches, at ``offsets``.
@@ -1345,6 +1346,8 @@ def gather_pairs(
     inputs = dataset.images[phantom, level, first, slice_]
     if reference is None:
         targets = dataset.images[phantom, level, second, slice_]
+    elif reference.level_images is not None:  # the ideal differs per count level
+        targets = reference.level_images[phantom, level, slice_]
     else:
         targets = reference.images[phantom, slice_]
     inputs = (inputs * scale[:, None, None]).astype(np.float32)
