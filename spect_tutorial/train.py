@@ -281,6 +281,28 @@ def _check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         parser.error(f"--initial-weights {args.initial_weights!r} is not a file")
 
 
+def _lineage(initial_weights: str | None, result: Any) -> dict[str, Any]:
+    """Where the weights started and the gradient steps behind them in total."""
+    lineage: dict[str, Any] = {
+        "initial_weights": result.initial_weights,
+        "steps_before": 0,
+        "steps_this_run": result.steps,
+    }
+    if initial_weights is not None:
+        path = Path(initial_weights)
+        manifest = path.with_name(path.name.removesuffix(".weights.h5") + ".json")
+        try:
+            earlier = json.loads(manifest.read_text(encoding="utf-8"))
+            lineage["initial_manifest"] = manifest.name
+            lineage["steps_before"] = int(
+                earlier.get("lineage", {}).get("total_steps") or earlier["budget"]["steps"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            lineage["initial_manifest"] = None  # steps before unknown
+    lineage["total_steps"] = lineage["steps_before"] + result.steps
+    return lineage
+
+
 def _preset(value: Any, preset: Any) -> Any:
     return preset if value is None else value
 
@@ -433,10 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "strategy": args.strategy,
         "dtype_policy": config.dtype_policy,
         "acquisition": data.manifest.get("acquisition", {"name": "v1"}),
-        "lineage": {
-            "initial_weights": result.initial_weights,
-            "total_steps": result.steps,
-        },
+        "lineage": _lineage(args.initial_weights, result),
         "learning_curve": [
             {
                 key: row.get(key)

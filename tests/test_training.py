@@ -430,3 +430,39 @@ def test_start_from_weights_and_mixed_bfloat16_are_recorded(data, tmp_path):
         )
     with pytest.raises(ValueError, match="reference"):
         training.PairSource(data.noise2noise, "supervised")
+
+
+def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypatch):
+    data = synthetic_training_set(n_phantoms=4, realizations=2, n_slices=3)
+    monkeypatch.setattr("spect_tutorial.datasets.build_training_set", lambda **kwargs: data)
+    out = tmp_path / "weights"
+    assert train_cli.main(_cli_arguments(out, tmp_path / "work")) == 0
+    first = json.loads((out / "tiny.json").read_text())
+    curve = tmp_path / "curve.json"
+    arguments = _cli_arguments(out, tmp_path / "work2", "--epochs", "2", "--name", "tiny2")
+    arguments += ["--initial-weights", str(out / "tiny.weights.h5"), "--curve", str(curve)]
+    arguments += ["--dtype-policy", "mixed_bfloat16", "--lr-patience", "1", "--plateau", "0.5"]
+    assert train_cli.main(arguments) == 0
+    manifest = json.loads((out / "tiny2.json").read_text())
+    lineage = manifest["lineage"]
+    assert lineage["initial_manifest"] == "tiny.json"
+    assert lineage["initial_weights"]["sha256"] == first["weights_sha256"]
+    assert lineage["steps_before"] == first["budget"]["steps"] == 2
+    assert lineage["total_steps"] == 2 + manifest["budget"]["steps"]
+    assert manifest["dtype_policy"] == manifest["training"]["dtype_policy"] == "mixed_bfloat16"
+    rows = json.loads(curve.read_text())["rows"]
+    assert [row["epoch"] for row in rows] == [1, 2] and [row["steps"] for row in rows] == [2, 4]
+    assert all(0 < row["val_nrmse_ideal"] < 10 for row in rows)
+    assert [r["report_val_nrmse_ideal"] for r in manifest["learning_curve"]] == pytest.approx(
+        [row["val_nrmse_ideal"] for row in rows]
+    )
+
+
+def test_plateau_rule_compares_the_last_quarter():
+    config = TrainingConfig(plateau=0.01, plateau_min_epochs=8)
+    falling = [1.0 - 0.05 * epoch for epoch in range(8)]
+    assert not training._on_plateau(falling, config)
+    flat = [1.0, 0.8, 0.7, 0.65, 0.64, 0.639, 0.6385, 0.638]
+    assert training._on_plateau(flat, config)
+    assert not training._on_plateau(flat[:7], config)  # too early to judge
+    assert not training._on_plateau(flat, TrainingConfig())  # off by default
