@@ -57,6 +57,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -870,7 +871,9 @@ def train_pairs(
                 # Shipped weights hold the network only (no optimizer): load them into an
                 # uncompiled copy, then copy its variables over.
                 source = keras.models.clone_model(network)
-                source.load_weights(str(initial_weights))
+                with warnings.catch_warnings():  # "skipping the optimizer": there is none
+                    warnings.filterwarnings("ignore", message="Skipping variable loading")
+                    source.load_weights(str(initial_weights))
                 for target, value in zip(network.weights, source.weights, strict=True):
                     target.assign(value)
             state["initial_weights"] = {
