@@ -49,7 +49,11 @@ folder named by a hash of every parameter: ``data.npz`` (read with
 ``allow_pickle=False``) and ``manifest.json`` (parameters, the seed of every
 phantom and of its noise, the validation phantoms, the phantoms' drawn
 parameters, the package version). A later call with the same parameters
-reloads it; any changed parameter gives a new folder.
+reloads it; any changed parameter gives a new folder. Every finished phantom is
+also saved at once (``phantoms-<key>/``), so an interrupted build resumes where it
+stopped; the environment variable ``SPECT_TUTORIAL_CACHE`` moves the default
+cache out of the working tree. ``python -m spect_tutorial.datasets --set v2``
+builds (or resumes) the training set v2 (:data:`TRAINING_SET_V2`).
 
 This module builds numpy arrays only: it never imports TensorFlow or Keras.
 """

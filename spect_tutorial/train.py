@@ -39,6 +39,27 @@ and acquisitions. The manifest also records ``validation_mse_to_ideal``: the
 mean squared error to the ideal image of the held-out inputs and of the
 network's outputs (normalised images), a first check that the model denoises.
 
+Training set v2 and training to a plateau (issue 14)::
+
+    python -m spect_tutorial.datasets --set v2      # build or resume the set (hours)
+    python -m spect_tutorial.train --config paper --set v2 \
+        --initial-weights data/weights/win5rb_n2n_paper.weights.h5 \
+        --epochs 300 --patience 12 --lr-patience 4 --plateau 0.01 \
+        --curve learning_curve.json --name win5rb_n2n_paper_v2
+
+``--set v2`` replaces the data options by :data:`spect_tutorial.datasets.TRAINING_SET_V2`
+(96 phantoms, defects anywhere on the 17-segment map, scatter corrected with an
+estimate from the measured counts). ``--plateau 0.01`` stops when the held-out
+Noise2Noise loss improved by less than 1 % over the last quarter of the epochs;
+``--lr-patience`` halves the learning rate after that many epochs without
+improvement (Keras ``ReduceLROnPlateau``); ``--curve`` writes the learning curve
+(with, for reporting only, the NRMSE to the ideal image of held-out crops) after
+every epoch; ``--initial-weights`` starts from earlier weights and the manifest
+records their SHA-256 and the total steps (``lineage``); ``--dtype-policy``
+(``mixed_bfloat16`` is faster on CPUs with AVX512-BF16, see
+``benchmarks/training.py``) is recorded in the manifest. Every argument is
+checked before any computation; zero is an error, never "the preset's value".
+
 On one CPU core a step of the paper-size model takes seconds (hours in all);
 on a GPU, set ``KERAS_BACKEND=torch`` or use ``--strategy mirrored`` with
 TensorFlow.
