@@ -38,6 +38,7 @@ from .frame import _is_finite_number, axis_coordinates_mm, check_voxel_size_mm
 __all__ = [
     "SpectGeometry",
     "SpectSystem",
+    "estimate_scatter",
     "scatter_projections",
 ]
 
@@ -533,3 +534,103 @@ def scatter_projections(
         where=halo_totals > 0,
     )
     return (halo * scale).astype(np.float32)
+
+
+def estimate_scatter(
+    measured: np.ndarray,
+    geometry: SpectGeometry,
+    *,
+    scatter_to_primary: float = 0.3,
+    fwhm_mm: float = 75.0,
+    n_iter: int = 6,
+) -> np.ndarray:
+    """Scatter estimate from the measured projections alone: convolution subtraction.
+
+    The measured (photopeak window) counts are ``y = p + s`` with the scatter
+    ``s ~ k G p``: the primary ``p`` spread by a broad kernel ``G`` and scaled by
+    the scatter-to-primary ratio ``k`` (both calibrated once per camera and
+    window, for example from a line source in water; here they are those of
+    :func:`scatter_projections`). Convolution subtraction (Axelsson, Msaki and
+    Israelsson, J Nucl Med 1984;25:490-494; reviewed by Hutton, Buvat and
+    Beekman, Phys Med Biol 2011;56:R85-R112) estimates the scatter by
+    convolving the measured data; iterating ``s <- k G (y - s)`` from
+    ``s = 0`` removes the scatter's own contribution to ``y`` and converges
+    (``k < 1``) to ``s = k G (I + k G)^-1 y``, the scatter of the primary that
+    explains ``y``. The estimate is linear in ``y`` (it scales with the count
+    level), smooth (its noise is far below the data's), and never sees the
+    true scatter: this function only accepts the measured counts.
+
+    ``G`` is a Gaussian of ``fwhm_mm`` in each view with *reflecting* edges, so
+    it keeps each view's total (``k`` times the primary counts, as the model
+    of :func:`scatter_projections` does); the model instead lets the halo
+    leave the detector and rescales it, so near the detector edge the two
+    differ slightly. Values the alternating series drives below zero far from
+    the object are set to zero (an additive term must be >= 0).
+
+    Parameters
+    ----------
+    measured : numpy.ndarray
+        ``(..., views, rows, bins)`` measured counts (primary plus scatter),
+        finite and >= 0; noisy or expected.
+    geometry : SpectGeometry
+        Gives the bin size.
+    scatter_to_primary : float, optional
+        Calibrated scatter-to-primary ratio ``k`` in [0, 1) (0.3 for Tc-99m in
+        a 20 % photopeak window).
+    fwhm_mm : float, optional
+        Calibrated width of the scatter kernel in mm (> 0).
+    n_iter : int, optional
+        Subtraction iterations (>= 1); the error of the series falls as
+        ``k ** n_iter`` (7e-4 at 6 iterations and ``k = 0.3``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 scatter estimate in counts, same shape as ``measured``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.zeros((2, 16, 16), np.float32); y[:, 8, 8] = 130.0
+    >>> s = estimate_scatter(y, SpectGeometry(n_bins=16), scatter_to_primary=0.3)
+    >>> round(float(s.sum() / y.sum()), 3)  # scatter fraction k / (1 + k)
+    0.231
+    """
+    if not isinstance(geometry, SpectGeometry):
+        raise ValueError(f"geometry must be a SpectGeometry, got {type(geometry).__name__}")
+    if isinstance(measured, np.ndarray) and measured.dtype == bool:
+        raise ValueError("measured must hold counts, got a bool array")
+    measured = np.asarray(measured)
+    if measured.dtype == bool or not np.issubdtype(measured.dtype, np.number):
+        raise ValueError(f"measured must hold real counts, got dtype {measured.dtype}")
+    if measured.ndim < 3:
+        raise ValueError(
+            f"measured must be (..., views, rows, bins) projections, got shape {measured.shape}"
+        )
+    measured = measured.astype(np.float32)
+    if not np.all(np.isfinite(measured)):
+        bad = int(measured.size - np.count_nonzero(np.isfinite(measured)))
+        raise ValueError(f"measured holds {bad} NaN or infinite values; it must be finite")
+    if measured.size and float(measured.min()) < 0:
+        raise ValueError(
+            f"measured (counts) must be >= 0, got a minimum of {float(measured.min()):.4g}"
+        )
+    if not _is_finite_number(scatter_to_primary) or not 0 <= scatter_to_primary < 1:
+        raise ValueError(f"scatter_to_primary must be in [0, 1), got {scatter_to_primary!r}")
+    if not _is_finite_number(fwhm_mm) or fwhm_mm <= 0:
+        raise ValueError(f"fwhm_mm must be > 0 mm, got {fwhm_mm!r}")
+    if (
+        isinstance(n_iter, bool)
+        or not _is_finite_number(n_iter)
+        or int(n_iter) != n_iter
+        or n_iter < 1
+    ):
+        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+    sigma_bins = fwhm_mm / FWHM_PER_SIGMA / geometry.bin_size_mm
+    sigma = [0.0] * (measured.ndim - 2) + [sigma_bins, sigma_bins]
+    estimate = np.zeros_like(measured)
+    for _ in range(int(n_iter)):
+        estimate = np.float32(scatter_to_primary) * ndimage.gaussian_filter(
+            measured - estimate, sigma, mode="reflect", truncate=3.0
+        )
+    return np.maximum(estimate, 0.0).astype(np.float32)

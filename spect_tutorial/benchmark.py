@@ -89,7 +89,7 @@ from .protocol import (
     evaluation_phantom,
 )
 from .recon import osem
-from .study import Study, simulate_study
+from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
 from .thickness import phantom_base_apex_mm, wall_thickness
 
 __all__ = [
@@ -98,6 +98,7 @@ __all__ = [
     "METHODS",
     "Method",
     "build_parser",
+    "default_results",
     "heart_slab",
     "main",
     "method_images",
@@ -110,6 +111,13 @@ BUTTERWORTH_CLINICAL = {"order": 5, "cutoff_cycles_per_cm": 0.41}
 
 #: Default results file (committed after a full run).
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "data" / "benchmark" / "results.jsonl"
+
+
+def default_results(acquisition: str = "v1") -> Path:
+    """The results file of an acquisition: ``results.jsonl`` for v1, ``results_<name>.jsonl``."""
+    name = acquisition_settings(acquisition).name
+    return DEFAULT_RESULTS if name == "v1" else DEFAULT_RESULTS.with_name(f"results_{name}.jsonl")
+
 
 #: Slices kept on each side of the myocardium when the network denoises the heart slab.
 SLAB_MARGIN_SLICES = 4
@@ -512,6 +520,7 @@ def run_benchmark(
     weights_dir: str | os.PathLike[str] | None = None,
     phantom_shape: tuple[int, int, int] = (128, 128, 128),
     progress: bool = True,
+    acquisition: str = "v1",
 ) -> Path:
     """Run (or resume) the benchmark, appending one record per result to ``out``.
 
@@ -536,12 +545,19 @@ def run_benchmark(
         Simulation grid at 3.2 mm (default 128^3, the protocol's).
     progress : bool, optional
         Print one line per phantom and level.
+    acquisition : str, optional
+        ``"v1"`` (the study's, default) or ``"v2"`` (scatter, corrected with an
+        estimate from the measured counts), see
+        :data:`spect_tutorial.study.ACQUISITIONS`. Records of another
+        acquisition than v1 carry its name; keep them in their own file
+        (:func:`default_results`).
 
     Returns
     -------
     pathlib.Path
         ``out``.
     """
+    settings = acquisition_settings(acquisition)
     out = Path(out)
     chosen = _check_methods(methods)
     indices = _check_indices(phantoms)
@@ -586,13 +602,18 @@ def run_benchmark(
                     continue
                 level_started = time.perf_counter()
                 study = simulate_study(
-                    phantom, count_level=level, n_realizations=realizations, seed=entry.seed
+                    phantom,
+                    count_level=level,
+                    n_realizations=realizations,
+                    seed=entry.seed,
+                    **settings.study_kwargs(),
                 )
                 simulate_s = (time.perf_counter() - level_started) / realizations
                 region = study.evaluation_mask
                 normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
 
-                if ideal_metrics is None:
+                if ideal_metrics is None or study.additive is not None:
+                    # With an additive scatter term the ideal image differs per level.
                     ideal = _wall_and_defect(study.ideal, study, base_apex)
                     ideal_metrics = {
                         "wall_ideal_mm": ideal["wall_mm"],
@@ -632,6 +653,8 @@ def run_benchmark(
                         "peak_rss_mb": round(_peak_rss_mb(), 1),
                         "package_version": __version__,
                     }
+                    if settings.name != "v1":  # v1 records keep their committed form
+                        record["acquisition"] = settings.name
                     writer.write(record)
                 log(
                     f"phantom {index} (seed {entry.seed}, defect {entry.defect}) at "
@@ -791,7 +814,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every method x count level x held-out phantom x realization, "
         "appended to a JSON Lines file (resumable), then summarised.",
     )
-    parser.add_argument("--out", default=str(DEFAULT_RESULTS), help="JSON Lines results file")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="JSON Lines results file (default data/benchmark/results.jsonl for v1, "
+        "results_<acquisition>.jsonl otherwise)",
+    )
+    parser.add_argument(
+        "--acquisition",
+        choices=sorted(ACQUISITIONS),
+        default="v1",
+        help="v1: the study's (no scatter); v2: scatter 0.3, estimated correction",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -814,6 +848,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.out is None:
+        args.out = str(default_results(args.acquisition))
     try:  # every output is checked before any computation
         check_summary_targets(Path(args.out), readme=args.readme)
     except (ValueError, OSError) as error:
@@ -827,6 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "realizations": args.realizations,
             "weights_dir": args.weights_dir,
             "progress": not args.quiet,
+            "acquisition": args.acquisition,
         }
         if args.quick:
             options.update(phantoms=args.phantoms or [1], realizations=1)

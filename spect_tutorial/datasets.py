@@ -49,7 +49,11 @@ folder named by a hash of every parameter: ``data.npz`` (read with
 ``allow_pickle=False``) and ``manifest.json`` (parameters, the seed of every
 phantom and of its noise, the validation phantoms, the phantoms' drawn
 parameters, the package version). A later call with the same parameters
-reloads it; any changed parameter gives a new folder.
+reloads it; any changed parameter gives a new folder. Every finished phantom is
+also saved at once (``phantoms-<key>/``), so an interrupted build resumes where it
+stopped; the environment variable ``SPECT_TUTORIAL_CACHE`` moves the default
+cache out of the working tree. ``python -m spect_tutorial.datasets --set v2``
+builds (or resumes) the training set v2 (:data:`TRAINING_SET_V2`).
 
 This module builds numpy arrays only: it never imports TensorFlow or Keras.
 """
@@ -60,6 +64,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import threading
 import time
 import zipfile
@@ -78,8 +83,11 @@ from .noise import STANDARD_COUNT_LEVELS, realization_seed, split_counts
 from .protocol import check_disjoint_from_evaluation
 
 __all__ = [
+    "CACHE_ENV_VARIABLE",
     "DEFAULT_SLAB_HALF_WIDTH_MM",
     "PAIR_COLUMNS",
+    "TRAINING_SETS",
+    "TRAINING_SET_V2",
     "IdealStore",
     "Noise2NoiseSet",
     "PairSchedule",
@@ -97,6 +105,27 @@ __all__ = [
 
 #: Half-width of the heart slab along z in mm: slices within +-60 mm of the LV centre.
 DEFAULT_SLAB_HALF_WIDTH_MM = 60.0
+
+#: Environment variable naming a cache root outside the working tree: when set,
+#: the default cache folder of :func:`build_training_set` is ``$VAR/training``.
+CACHE_ENV_VARIABLE = "SPECT_TUTORIAL_CACHE"
+_DEFAULT_CACHE_DIR = ".cache/training"
+
+#: Training set v2 (issue 14): 96 random phantoms (24 held out for validation),
+#: defects drawn anywhere on the 17-segment map in 60 of them, the v2
+#: acquisition (scatter 0.3, corrected with an estimate from the measured
+#: counts), 4 realizations and the count split at 12.5-200 %.
+TRAINING_SET_V2: dict[str, Any] = {
+    "n_phantoms": 96,
+    "realizations": 4,
+    "count_levels": STANDARD_COUNT_LEVELS,
+    "seed": 14,
+    "validation_fraction": 0.25,
+    "count_splitting": True,
+    "defect_probability": 0.7,  # 60 of the 96 phantoms (a test checks >= 60 %)
+    "defect_model": "segments",
+    "acquisition": "v2",
+}
 
 # Version of the cache layout: bump it when the arrays or their meaning change.
 _CACHE_FORMAT = 1
@@ -361,8 +390,9 @@ class IdealStore:
     ----------
     images : numpy.ndarray
         float32 ``(phantoms, slices, height, width)`` ideal slices, the same
-        crops as the noisy slices. OSEM is scale-equivariant, so one ideal
-        image serves every count level (in relative activity units).
+        crops as the noisy slices. Without an additive term OSEM is
+        scale-equivariant, so one ideal image serves every count level (in
+        relative activity units); with one, see ``level_images``.
     myocardium : numpy.ndarray
         bool ``(phantoms, slices, height, width)`` myocardium mask of the crops.
     validation : numpy.ndarray
@@ -373,6 +403,11 @@ class IdealStore:
         bool ``(phantoms,)``: the phantom has a perfusion defect.
     origins : numpy.ndarray or None
         ``(phantoms, 3)`` crop origins, as in the matching set.
+    level_images : numpy.ndarray or None
+        float32 ``(phantoms, levels, slices, height, width)``: the ideal slices
+        at each count level, when they differ (an acquisition whose OSEM has
+        an additive scatter term is not scale-equivariant); ``images`` is then
+        the ideal at 100 % counts (or the level nearest it).
     """
 
     images: np.ndarray
@@ -381,6 +416,7 @@ class IdealStore:
     voxel_size_mm: float
     has_defect: np.ndarray | None = None
     origins: np.ndarray | None = None
+    level_images: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if np.ndim(self.images) != 4:
@@ -389,6 +425,15 @@ class IdealStore:
             )
         if np.shape(self.myocardium) != np.shape(self.images):
             raise ValueError("myocardium must have the shape of images")
+        if self.level_images is not None and (
+            np.ndim(self.level_images) != 5
+            or np.shape(self.level_images)[:1] + np.shape(self.level_images)[2:]
+            != np.shape(self.images)
+        ):
+            raise ValueError(
+                "level_images must be (phantoms, levels, slices, height, width) matching "
+                f"images {np.shape(self.images)}, got {np.shape(self.level_images)}"
+            )
 
     def matches(self, dataset: Noise2NoiseSet) -> bool:
         """Whether this store describes the same phantoms, slices and split as ``dataset``."""
@@ -641,6 +686,9 @@ def _stores(
         voxel_size_mm=voxel_size_mm,
         has_defect=arrays["has_defect"].astype(bool),
         origins=origins,
+        level_images=None
+        if "ideal_levels" not in arrays
+        else arrays["ideal_levels"].astype(np.float32, copy=False),
     )
     split = None
     if "halves" in arrays:
@@ -656,6 +704,119 @@ def _stores(
             count_fraction=0.5,
         )
     return noisy, reference, split
+
+
+def _simulate_phantom(
+    *,
+    phantom_seed: int,
+    noise_seed: int,
+    split_seed: int,
+    levels: tuple[float, ...],
+    realizations: int,
+    shape: tuple[int, int, int],
+    voxel_size_mm: float,
+    defect_probability: float,
+    defect_model: str,
+    geometry: SpectGeometry,
+    n_iter: int,
+    n_subsets: int,
+    crop: tuple[int, int] | None,
+    slab_half_width_mm: float | None,
+    count_splitting: bool,
+    study_kwargs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Simulate one training phantom at every count level: its arrays and parameters."""
+    from .phantom import random_phantom
+    from .recon import osem
+    from .study import simulate_study
+
+    phantom = random_phantom(
+        seed=phantom_seed,
+        shape=shape,
+        voxel_size_mm=voxel_size_mm,
+        defect_probability=defect_probability,
+        defect_model=defect_model,
+    )
+    noisy, means, ideals, halves, halves_means = [], [], [], [], []
+    box, result = None, {}
+    for level in levels:
+        study = simulate_study(
+            phantom,
+            count_level=level,
+            n_realizations=realizations,
+            seed=noise_seed,
+            geometry=geometry,
+            n_iter=n_iter,
+            n_subsets=n_subsets,
+            **study_kwargs,
+        )
+        if box is None:
+            box = heart_box(
+                study.ideal.shape,
+                study.lv.center_mm,
+                float(study.voxel_size_mm),
+                crop_px=crop,
+                slab_half_width_mm=slab_half_width_mm,
+            )
+            result = {
+                "voxel_size_mm": np.float64(study.voxel_size_mm),
+                "myocardium": study.myocardium_mask[box],
+                "origin": np.asarray([part.start for part in box], np.int64),
+                "has_defect": np.bool_(
+                    study.defect_mask is not None and bool(study.defect_mask.any())
+                ),
+                "parameters": np.str_(json.dumps(_json_ready(phantom.parameters))),
+            }
+        ideals.append(study.ideal[box])
+        noisy.append(study.recons[(slice(None), *box)])
+        means.append([volume_mean(volume) for volume in study.recons])
+        if count_splitting:
+            first, second = split_counts(
+                study.projections[0], 0.5, seed=realization_seed(split_seed, level)
+            )
+            additive = None
+            if study.additive is not None:
+                # Each half carries half the counts, and (linear estimate) half the scatter.
+                additive = 0.5 * study.additive[0]
+                if study.scatter_correction == "estimated":
+                    from .acquisition import estimate_scatter
+
+                    additive = estimate_scatter(
+                        np.stack([first, second]),
+                        geometry,
+                        scatter_to_primary=float(study_kwargs["scatter_to_primary"]),
+                    )
+            half_images = osem(
+                np.stack([first, second]),
+                study.system,
+                n_iter=n_iter,
+                n_subsets=n_subsets,
+                additive=additive,
+            ) / np.float32(0.5 * study.counts_per_unit)
+            halves.append(half_images[(slice(None), *box)])
+            halves_means.append([volume_mean(volume) for volume in half_images])
+    result["noisy"] = np.asarray(noisy, np.float32)
+    result["noisy_means"] = np.asarray(means, np.float64)
+    result["ideal_levels"] = np.asarray(ideals, np.float32)
+    if count_splitting:
+        result["halves"] = np.asarray(halves, np.float32)
+        result["halves_means"] = np.asarray(halves_means, np.float64)
+    return result
+
+
+def _save_phantom(path: Path, result: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, lambda handle: np.savez(handle, **result), overwrite=True)
+
+
+def _load_phantom(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # damaged (an interrupted write cannot be: they are atomic)
 
 
 def build_training_set(
@@ -674,8 +835,10 @@ def build_training_set(
     geometry: SpectGeometry | None = None,
     n_iter: int = 4,
     n_subsets: int = 8,
-    cache_dir: str | Path | None = ".cache/training",
+    cache_dir: str | Path | None = _DEFAULT_CACHE_DIR,
     progress: bool = False,
+    acquisition: str | Any = "v1",
+    defect_model: str = "territories",
 ) -> TrainingData:
     """Simulate (or reload) a training set of noisy heart slices and their ideal images.
 
@@ -713,9 +876,19 @@ def build_training_set(
         OSEM settings (4 x 8).
     cache_dir : str or path or None, optional
         Cache folder (``None``: no cache). A relative path is relative to the
-        current directory; ``.cache/`` is git-ignored.
+        current directory; ``.cache/`` is git-ignored. The default is
+        ``$SPECT_TUTORIAL_CACHE/training`` when that variable is set
+        (:data:`CACHE_ENV_VARIABLE`), else ``.cache/training``.
     progress : bool, optional
-        Print one line per phantom.
+        Print one line per phantom (with the time left).
+    acquisition : str or AcquisitionSettings, optional
+        ``"v1"`` (the study's, no scatter), ``"v2"`` (scatter, corrected with
+        an estimate from the measured counts) or an
+        :class:`~spect_tutorial.study.AcquisitionSettings`. With an additive
+        scatter term the ideal image differs per count level: the reference
+        then also holds ``level_images``.
+    defect_model : {"territories", "segments"}, optional
+        How :func:`~spect_tutorial.phantom.random_phantom` places defects.
 
     Returns
     -------
@@ -735,6 +908,11 @@ def build_training_set(
     realizations), so 24 phantoms take about 11 minutes, once: later calls
     reload the cache in about a second.
 
+    With a cache, every finished phantom is saved at once (in
+    ``phantoms-<key>/`` beside the set, a key without ``n_phantoms`` and
+    ``validation_fraction``, so a larger set reuses a smaller one's
+    phantoms): an interrupted build resumes at the first missing phantom.
+
     Examples
     --------
     >>> from spect_tutorial.acquisition import SpectGeometry
@@ -746,9 +924,8 @@ def build_training_set(
     >>> data.noise2noise.images.shape  # doctest: +SKIP
     (2, 1, 2, 9, 16, 16)
     """
-    from .phantom import random_phantom
-    from .recon import osem
-    from .study import simulate_study
+    from .phantom import DEFECT_MODELS
+    from .study import acquisition_settings
 
     n_phantoms = _positive_int(n_phantoms, "n_phantoms")
     realizations = _positive_int(realizations, "realizations", minimum=2)
@@ -780,6 +957,15 @@ def build_training_set(
         )
     if not isinstance(defect_probability, numbers.Real) or not 0 <= defect_probability <= 1:
         raise ValueError(f"defect_probability must be in [0, 1], got {defect_probability!r}")
+    settings = acquisition_settings(acquisition)
+    if defect_model not in DEFECT_MODELS:
+        raise ValueError(f"defect_model must be one of {DEFECT_MODELS}, got {defect_model!r}")
+    if isinstance(cache_dir, str) and cache_dir == _DEFAULT_CACHE_DIR:
+        root = os.environ.get(CACHE_ENV_VARIABLE)
+        if root:
+            cache_dir = Path(root) / "training"
+    if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+        raise ValueError(f"cache_dir must be a path or None, got {cache_dir!r}")
     _positive_int(n_iter, "n_iter")
     _positive_int(n_subsets, "n_subsets")
     if n_subsets > geometry.n_views:
@@ -804,6 +990,9 @@ def build_training_set(
         geometry=asdict(geometry),
         n_iter=int(n_iter),
         n_subsets=int(n_subsets),
+        # Only non-default choices enter the parameters: v1 sets keep their cache keys.
+        **({} if settings.name == "v1" else {"acquisition": settings.to_dict()}),
+        **({} if defect_model == "territories" else {"defect_model": defect_model}),
     )
     folder = None if cache_dir is None else Path(cache_dir) / _cache_key(parameters)
     if folder is not None:
@@ -822,68 +1011,76 @@ def build_training_set(
             return TrainingData(noisy, reference, split, manifest, folder)
 
     started = time.perf_counter()
-    noisy_slices, noisy_means, ideal_slices, myocardium_slices = [], [], [], []
-    halves_slices, halves_means, origins, has_defect, phantom_parameters = [], [], [], [], []
-    recon_voxel_mm = None
+    phantom_folder = None
+    if folder is not None:
+        per_phantom = {
+            k: v for k, v in parameters.items() if k not in ("n_phantoms", "validation_fraction")
+        }
+        phantom_folder = folder.parent / f"phantoms-{_cache_key(per_phantom)}"
+    simulate = {
+        "levels": levels,
+        "realizations": realizations,
+        "shape": shape,
+        "voxel_size_mm": float(voxel_size_mm),
+        "defect_probability": float(defect_probability),
+        "defect_model": defect_model,
+        "geometry": geometry,
+        "n_iter": int(n_iter),
+        "n_subsets": int(n_subsets),
+        "crop": crop,
+        "slab_half_width_mm": slab_half_width_mm,
+        "count_splitting": bool(count_splitting),
+        "study_kwargs": settings.study_kwargs(),
+    }
+    results, simulated_seconds, n_simulated = [], 0.0, 0
     for index in range(n_phantoms):
         tic = time.perf_counter()
-        phantom = random_phantom(
-            seed=seeds["phantom"][index],
-            shape=shape,
-            voxel_size_mm=voxel_size_mm,
-            defect_probability=defect_probability,
-        )
-        phantom_parameters.append(_json_ready(phantom.parameters))
-        per_level, per_level_means, per_level_halves, per_level_halves_means = [], [], [], []
-        box = None
-        for level in levels:
-            study = simulate_study(
-                phantom,
-                count_level=level,
-                n_realizations=realizations,
-                seed=seeds["noise"][index],
-                geometry=geometry,
-                n_iter=n_iter,
-                n_subsets=n_subsets,
+        path = None
+        if phantom_folder is not None:
+            path = phantom_folder / f"{index:05d}-{seeds['phantom'][index]}.npz"
+        result = _load_phantom(path)
+        reloaded = result is not None
+        if result is None:
+            result = _simulate_phantom(
+                phantom_seed=seeds["phantom"][index],
+                noise_seed=seeds["noise"][index],
+                split_seed=seeds["split"][index],
+                **simulate,
             )
-            if box is None:
-                recon_voxel_mm = float(study.voxel_size_mm)
-                box = heart_box(
-                    study.ideal.shape,
-                    study.lv.center_mm,
-                    recon_voxel_mm,
-                    crop_px=crop,
-                    slab_half_width_mm=slab_half_width_mm,
-                )
-                ideal_slices.append(study.ideal[box])
-                myocardium_slices.append(study.myocardium_mask[box])
-                origins.append([part.start for part in box])
-                has_defect.append(study.defect_mask is not None and bool(study.defect_mask.any()))
-            per_level.append(study.recons[(slice(None), *box)])
-            per_level_means.append([volume_mean(volume) for volume in study.recons])
-            if count_splitting:
-                first, second = split_counts(
-                    study.projections[0],
-                    0.5,
-                    seed=realization_seed(seeds["split"][index], level),
-                )
-                halves = osem(
-                    np.stack([first, second]), study.system, n_iter=n_iter, n_subsets=n_subsets
-                ) / np.float32(0.5 * study.counts_per_unit)
-                per_level_halves.append(halves[(slice(None), *box)])
-                per_level_halves_means.append([volume_mean(volume) for volume in halves])
-        noisy_slices.append(per_level)
-        noisy_means.append(per_level_means)
-        if count_splitting:
-            halves_slices.append(per_level_halves)
-            halves_means.append(per_level_halves_means)
+            if path is not None:
+                _save_phantom(path, result)
+            simulated_seconds += time.perf_counter() - tic
+            n_simulated += 1
+        results.append(result)
         if progress:
+            left = n_phantoms - index - 1
+            eta = (
+                ""
+                if not n_simulated
+                else f", about {left * simulated_seconds / n_simulated / 60:.0f} min left"
+            )
             print(
                 f"phantom {index + 1}/{n_phantoms} (seed {seeds['phantom'][index]}): "
-                f"{len(levels)} levels x {realizations} realizations in "
-                f"{time.perf_counter() - tic:.1f} s",
+                + (
+                    "reloaded"
+                    if reloaded
+                    else f"{len(levels)} levels x {realizations} "
+                    f"realizations in {time.perf_counter() - tic:.1f} s"
+                )
+                + eta,
                 flush=True,
             )
+    recon_voxel_mm = float(results[0]["voxel_size_mm"])
+    phantom_parameters = [json.loads(str(result["parameters"])) for result in results]
+    reference_level = int(np.argmin([abs(level - 100.0) for level in levels]))
+    noisy_slices = [r["noisy"] for r in results]
+    noisy_means = [r["noisy_means"] for r in results]
+    ideal_slices = [r["ideal_levels"][reference_level] for r in results]
+    myocardium_slices = [r["myocardium"] for r in results]
+    origins = [r["origin"] for r in results]
+    has_defect = [bool(r["has_defect"]) for r in results]
+    halves_slices = [r["halves"] for r in results] if count_splitting else []
+    halves_means = [r["halves_means"] for r in results] if count_splitting else []
     arrays = {
         "noisy": np.asarray(noisy_slices, dtype=np.float32),
         "noisy_means": np.asarray(noisy_means, dtype=np.float64),
@@ -893,6 +1090,8 @@ def build_training_set(
         "origins": np.asarray(origins, dtype=np.int64),
         "has_defect": np.asarray(has_defect, dtype=bool),
     }
+    if settings.scatter_to_primary > 0 and settings.scatter_correction != "none":
+        arrays["ideal_levels"] = np.asarray([r["ideal_levels"] for r in results], np.float32)
     if count_splitting:
         arrays["halves"] = np.asarray(halves_slices, dtype=np.float32)
         arrays["halves_means"] = np.asarray(halves_means, dtype=np.float64)
@@ -907,6 +1106,11 @@ def build_training_set(
         "slice_shape_px": list(arrays["noisy"].shape[4:]),
         "normalisation": "divide by the mean of the input's whole reconstructed volume",
         "phantoms": phantom_parameters,
+        "acquisition": settings.to_dict(),
+        "defect_model": defect_model,
+        "ideal": "per count level (ideal_levels)"
+        if "ideal_levels" in arrays
+        else "one for every count level (OSEM is scale-equivariant without an additive term)",
         "build_seconds": round(time.perf_counter() - started, 3),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -1125,7 +1329,8 @@ def gather_pairs(
         ``(B, 5)`` rows of :func:`epoch_pairs`.
     reference : IdealStore, optional
         Supervised training: the target is the ideal slice of the input's
-        phantom and slice (the ``target`` column is ignored). Default: the
+        phantom and slice (and count level, when the store has
+        ``level_images``); the ``target`` column is ignored. Default: the
         target is realization ``target`` (Noise2Noise).
     crop_px : tuple of int, optional
         Cut ``(height, width)`` patches, at ``offsets``.
@@ -1145,6 +1350,8 @@ def gather_pairs(
     inputs = dataset.images[phantom, level, first, slice_]
     if reference is None:
         targets = dataset.images[phantom, level, second, slice_]
+    elif reference.level_images is not None:  # the ideal differs per count level
+        targets = reference.level_images[phantom, level, slice_]
     else:
         targets = reference.images[phantom, slice_]
     inputs = (inputs * scale[:, None, None]).astype(np.float32)
@@ -1349,3 +1556,49 @@ def pair_batches(
     epoch = _check_seed(epoch, "epoch")
     for step in range(schedule.steps):
         yield schedule.batch(epoch, step)
+
+
+# ---------------------------------------------------------------------------
+# Command line: build (or resume) a named training set
+# ---------------------------------------------------------------------------
+
+#: Named training sets of the command line.
+TRAINING_SETS: dict[str, dict[str, Any]] = {"v2": TRAINING_SET_V2}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m spect_tutorial.datasets --set v2``: build or resume a training set.
+
+    Each finished phantom is cached at once, so running the same command
+    again after an interruption resumes at the first missing phantom. The
+    cache root is ``--cache-dir``, else ``$SPECT_TUTORIAL_CACHE/training``,
+    else ``.cache/training``.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m spect_tutorial.datasets", description=main.__doc__
+    )
+    parser.add_argument("--set", choices=sorted(TRAINING_SETS), default="v2")
+    parser.add_argument("--cache-dir", default=None, help="cache folder (see above)")
+    parser.add_argument(
+        "--n-phantoms", type=int, default=None, help="override the set's number of phantoms"
+    )
+    args = parser.parse_args(argv)
+    options = dict(TRAINING_SETS[args.set])
+    if args.n_phantoms is not None:
+        options["n_phantoms"] = _positive_int(args.n_phantoms, "--n-phantoms")
+    if args.cache_dir is not None:
+        options["cache_dir"] = args.cache_dir
+    data = build_training_set(progress=True, **options)
+    manifest = data.manifest
+    print(
+        f"training set {args.set}: {data.noise2noise.images.shape} noisy slices, "
+        f"{int(np.sum(data.reference.has_defect))} of {data.noise2noise.n_phantoms} phantoms "
+        f"with a defect, in {data.path} ({manifest['build_seconds']:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ __all__ = [
     "NOISE_BRANCH_LAYER",
     "PAPER_CONFIG",
     "TEACHING_CONFIG",
+    "adjacent_slices",
     "receptive_field_px",
     "removed_noise",
     "win5rb",
@@ -76,6 +77,7 @@ def win5rb(
     depth: int = 5,
     seed: int | None = None,
     name: str = "win5rb",
+    channels: int = 1,
 ) -> keras.Model:
     """Build WIN5-RB for single-channel images of any size.
 
@@ -92,12 +94,18 @@ def win5rb(
         Seed of the He-normal weight initialisation (reproducible weights).
     name : str, optional
         Model name.
+    channels : int, optional
+        Input channels (odd, >= 1). 1 (default): the study's 2D network. ``k``:
+        the 2.5D variant, whose input is ``k`` adjacent transaxial slices
+        (:func:`adjacent_slices`) and whose output is the *centre* slice
+        denoised: only the first convolution sees the extra slices, and the
+        skip connection adds the centre slice.
 
     Returns
     -------
     keras.Model
-        Input ``(batch, height, width, 1)``, output of the same shape:
-        ``input + branch(input)``.
+        Input ``(batch, height, width, channels)``, output
+        ``(batch, height, width, 1)``: ``centre slice + branch(input)``.
 
     Notes
     -----
@@ -124,7 +132,10 @@ def win5rb(
     (None, None, None, 1)
     """
     filters, kernel_size, depth = _check_architecture(filters, kernel_size, depth)
-    inputs = keras.Input(shape=(None, None, 1), name="noisy")
+    channels = _check_positive_int(channels, "channels")
+    if channels % 2 == 0:
+        raise ValueError(f"channels must be odd (a centre slice), got {channels}")
+    inputs = keras.Input(shape=(None, None, channels), name="noisy")
     branch = inputs
     for layer in range(1, depth):
         branch = keras.layers.Conv2D(
@@ -154,8 +165,47 @@ def win5rb(
     branch = keras.layers.BatchNormalization(
         momentum=BATCH_NORM_MOMENTUM, gamma_initializer="zeros", name=NOISE_BRANCH_LAYER
     )(branch)
-    outputs = keras.layers.Add(name="denoised")([inputs, branch])
+    centre = inputs
+    if channels > 1:
+        middle = channels // 2
+        centre = inputs[..., middle : middle + 1]
+    outputs = keras.layers.Add(name="denoised")([centre, branch])
     return keras.Model(inputs, outputs, name=name)
+
+
+def adjacent_slices(slices: np.ndarray, k: int = 3) -> np.ndarray:
+    """Stack each transaxial slice with its neighbours as channels (the 2.5D input).
+
+    Parameters
+    ----------
+    slices : numpy.ndarray
+        ``(..., n_slices, height, width)`` consecutive slices.
+    k : int, optional
+        Odd number of slices per input (3): the slice and ``(k - 1) / 2`` on each
+        side; at the ends the edge slice is repeated.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(..., n_slices, height, width, k)``, channel ``(k - 1) / 2``
+        being the slice itself.
+
+    Examples
+    --------
+    >>> adjacent_slices(np.arange(3.0)[:, None, None], 3)[:, 0, 0].tolist()
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0]]
+    """
+    k = _check_positive_int(k, "k")
+    if k % 2 == 0:
+        raise ValueError(f"k must be odd (a centre slice), got {k}")
+    array = np.asarray(slices, dtype=np.float32)
+    if array.ndim < 3:
+        raise ValueError(f"slices must be (..., n_slices, height, width), got {array.shape}")
+    half = k // 2
+    padding = [(0, 0)] * (array.ndim - 3) + [(half, half), (0, 0), (0, 0)]
+    padded = np.pad(array, padding, mode="edge")
+    n = array.shape[-3]
+    return np.stack([padded[..., i : i + n, :, :] for i in range(k)], axis=-1)
 
 
 def receptive_field_px(model: keras.Model) -> int:

@@ -18,7 +18,12 @@ import numpy as np
 
 from ._validation import check_allocation
 from .frame import LVGeometry, _is_finite_number, check_voxel_size_mm
-from .segments import aha_segment, lv_cylindrical_coordinates
+from .segments import (
+    _APICAL_CENTRES_DEG,
+    _RING_CENTRES_DEG,
+    aha_segment,
+    lv_cylindrical_coordinates,
+)
 from .shapes import (
     Ellipsoid,
     EllipticCylinderZ,
@@ -36,7 +41,9 @@ __all__ = [
     "Phantom",
     "Uptake",
     "make_phantom",
+    "random_defect",
     "random_phantom",
+    "segment_neighbours",
 ]
 
 
@@ -380,12 +387,17 @@ class Defect:
     severity : float
         Fraction of the normal uptake lost in the defect, in (0, 1]:
         0.5 halves the uptake, 1 removes it.
+    transmurality : float
+        Fraction of the wall thickness the defect spans from the endocardium,
+        in (0, 1]: 1 (default) is transmural, 0.5 a subendocardial defect in
+        the inner half of the wall.
     """
 
     segments: tuple[int, ...] = ()
     angle_range_deg: tuple[float, float] | None = None
     level_range: tuple[float, float] = (0.0, 1.0)
     severity: float = 0.5
+    transmurality: float = 1.0
 
     def __post_init__(self) -> None:
         try:
@@ -401,6 +413,8 @@ class Defect:
             raise ValueError(f"defect segments must be AHA numbers 1-17, got {self.segments}")
         if not (_is_finite_number(self.severity) and 0.0 < self.severity <= 1.0):
             raise ValueError(f"defect severity must be in (0, 1], got {self.severity!r}")
+        if not (_is_finite_number(self.transmurality) and 0.0 < self.transmurality <= 1.0):
+            raise ValueError(f"defect transmurality must be in (0, 1], got {self.transmurality!r}")
         low, high = self.level_range
         if not low < high:
             raise ValueError(
@@ -422,6 +436,8 @@ class Defect:
             else list(self.angle_range_deg),
             "level_range": list(self.level_range),
             "severity": self.severity,
+            # Only non-transmural defects record it: older records stay as they were.
+            **({} if self.transmurality == 1.0 else {"transmurality": self.transmurality}),
         }
 
 
@@ -445,7 +461,13 @@ class _DefectRegion:
             selected = np.mod(angle - start, 360.0) < width
             low, high = self.defect.level_range
             selected &= (level >= low) & (level < high)
-        return selected & self.wall.contains(x, y, z)
+        wall = self.wall
+        if self.defect.transmurality < 1.0:
+            # The inner part of the wall: the same offset surface, thinner.
+            wall = replace(
+                wall, wall_thickness_mm=wall.wall_thickness_mm * self.defect.transmurality
+            )
+        return selected & wall.contains(x, y, z)
 
     def bounds_mm(self) -> tuple[np.ndarray, np.ndarray]:
         return self.wall.bounds_mm()
@@ -691,6 +713,109 @@ _DEFECT_CHOICES: tuple[tuple[int, ...], ...] = (
 )
 
 
+#: How :func:`random_phantom` draws a defect's place.
+DEFECT_MODELS = ("territories", "segments")
+
+#: Ranges of :func:`random_defect` (uniform): segments, uptake loss, and the
+#: probability and wall fraction of a non-transmural (subendocardial) defect.
+RANDOM_DEFECT_RANGES: dict[str, tuple[float, float]] = {
+    "n_segments": (1, 5),
+    "severity": (0.1, 0.7),
+    "non_transmural_probability": (0.25, 0.25),
+    "transmurality": (0.4, 0.7),
+}
+
+
+def _segment_sectors() -> dict[int, tuple[int, float, float]]:
+    # Segment -> (ring, centre in degrees, width in degrees); ring 3 is the apex.
+    sectors: dict[int, tuple[int, float, float]] = {}
+    for ring in (0, 1):
+        for index, centre in enumerate(_RING_CENTRES_DEG):
+            sectors[1 + 6 * ring + index] = (ring, centre, 60.0)
+    for index, centre in enumerate(_APICAL_CENTRES_DEG):
+        sectors[13 + index] = (2, centre, 90.0)
+    sectors[17] = (3, 0.0, 360.0)
+    return sectors
+
+
+def segment_neighbours() -> dict[int, tuple[int, ...]]:
+    """Which AHA segments touch which: the adjacency of the 17-segment map.
+
+    Two segments touch when they are side by side in one ring, or in
+    neighbouring rings (basal-mid, mid-apical) with overlapping angular
+    sectors; the apex (17) touches the four apical segments.
+
+    Returns
+    -------
+    dict of int to tuple of int
+        Sorted neighbours of each segment 1-17.
+
+    Examples
+    --------
+    >>> segment_neighbours()[17]
+    (13, 14, 15, 16)
+    >>> segment_neighbours()[1]
+    (2, 6, 7)
+    """
+    sectors = _segment_sectors()
+
+    def overlap(a: tuple[int, float, float], b: tuple[int, float, float], touch: bool) -> bool:
+        distance = abs((a[1] - b[1] + 180.0) % 360.0 - 180.0)
+        limit = (a[2] + b[2]) / 2
+        return distance <= limit + 1e-9 if touch else distance < limit - 1e-9
+
+    neighbours: dict[int, tuple[int, ...]] = {}
+    for segment, sector in sectors.items():
+        found = []
+        for other, other_sector in sectors.items():
+            if other == segment:
+                continue
+            if sector[0] == other_sector[0]:
+                if overlap(sector, other_sector, touch=True):
+                    found.append(other)
+            elif abs(sector[0] - other_sector[0]) == 1 and (
+                3 in (sector[0], other_sector[0]) or overlap(sector, other_sector, touch=False)
+            ):
+                found.append(other)
+        neighbours[segment] = tuple(sorted(found))
+    return neighbours
+
+
+def random_defect(rng: np.random.Generator) -> Defect:
+    """Draw a defect anywhere on the 17-segment map (training set v2).
+
+    A first segment is drawn uniformly from 1-17, then the region grows to
+    ``n`` contiguous segments (``n`` uniform in 1-5) by adding, one at a
+    time, a uniformly drawn neighbour (:func:`segment_neighbours`) of the
+    region; the uptake loss is uniform in 10-70 %, and with probability 1/4
+    the defect is subendocardial, spanning 40-70 % of the wall from the
+    endocardium (:data:`RANDOM_DEFECT_RANGES`).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The phantom's random stream.
+
+    Returns
+    -------
+    Defect
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+    neighbours = segment_neighbours()
+    low, high = RANDOM_DEFECT_RANGES["n_segments"]
+    n_segments = int(rng.integers(int(low), int(high) + 1))
+    region = [int(rng.integers(1, 18))]
+    while len(region) < n_segments:
+        border = sorted({n for s in region for n in neighbours[s]} - set(region))
+        region.append(border[int(rng.integers(len(border)))])
+    severity = float(rng.uniform(*RANDOM_DEFECT_RANGES["severity"]))
+    transmurality = 1.0
+    if rng.uniform() < RANDOM_DEFECT_RANGES["non_transmural_probability"][0]:
+        transmurality = float(rng.uniform(*RANDOM_DEFECT_RANGES["transmurality"]))
+    return Defect(segments=tuple(sorted(region)), severity=severity, transmurality=transmurality)
+
+
 def _clear_liver_from_heart(anatomy: Anatomy, *, step_mm: float = 2.0) -> Anatomy:
     """Move the liver down (feet-wards) until it no longer cuts into the LV wall.
 
@@ -727,12 +852,17 @@ def random_phantom(
     voxel_size_mm: float = _DEFAULT_VOXEL_SIZE_MM,
     defect_probability: float = 0.5,
     supersample: int = 4,
+    defect_model: str = "territories",
 ) -> Phantom:
     """Draw a phantom with random anatomy, uptake and (maybe) a defect.
 
     Every quantity is drawn uniformly from :data:`RANDOM_RANGES`; with
-    probability ``defect_probability`` a defect covering one of a few
-    territory-shaped segment groups is added. The seed and every drawn value
+    probability ``defect_probability`` a defect is added. With
+    ``defect_model="territories"`` (the study's) it covers one of seven
+    territory-shaped segment groups, with 30-70 % uptake loss; with
+    ``"segments"`` (training set v2, :func:`random_defect`) its place is drawn
+    over the whole 17-segment map: 1-5 contiguous segments, 10-70 % uptake
+    loss, a quarter of them non-transmural. The seed and every drawn value
     are recorded in ``phantom.parameters``.
 
     Parameters
@@ -743,6 +873,9 @@ def random_phantom(
         As for :func:`make_phantom`.
     defect_probability : float, optional
         Probability of a perfusion defect, in [0, 1].
+    defect_model : {"territories", "segments"}, optional
+        How the defect is drawn (see above). The anatomy and uptake draws come
+        first, so both models give the same anatomy for a seed.
 
     Returns
     -------
@@ -757,6 +890,8 @@ def random_phantom(
     """
     if not _is_finite_number(defect_probability) or not 0.0 <= defect_probability <= 1.0:
         raise ValueError(f"defect_probability must be in [0, 1], got {defect_probability!r}")
+    if defect_model not in DEFECT_MODELS:
+        raise ValueError(f"defect_model must be one of {DEFECT_MODELS}, got {defect_model!r}")
     seed_value = seed if isinstance(seed, (int, np.integer)) else None
     if (
         isinstance(seed, bool)
@@ -796,8 +931,11 @@ def random_phantom(
     )
     defect = None
     if rng.uniform() < defect_probability:
-        segments = _DEFECT_CHOICES[int(rng.integers(len(_DEFECT_CHOICES)))]
-        defect = Defect(segments=segments, severity=draw("defect_severity"))
+        if defect_model == "segments":
+            defect = random_defect(rng)
+        else:
+            segments = _DEFECT_CHOICES[int(rng.integers(len(_DEFECT_CHOICES)))]
+            defect = Defect(segments=segments, severity=draw("defect_severity"))
     phantom = make_phantom(
         shape=shape,
         voxel_size_mm=voxel_size_mm,

@@ -16,6 +16,7 @@ from .noise import STANDARD_COUNT_LEVELS
 from .phantom import Phantom, random_phantom
 
 __all__ = [
+    "EVALUATION_ACQUISITIONS",
     "EVALUATION_COUNT_LEVELS",
     "EVALUATION_PHANTOMS",
     "EVALUATION_REALIZATIONS",
@@ -52,6 +53,12 @@ EVALUATION_COUNT_LEVELS: tuple[float, ...] = STANDARD_COUNT_LEVELS
 
 #: Independent noisy realizations per phantom and count level.
 EVALUATION_REALIZATIONS = 3
+
+#: Acquisitions the held-out patients are simulated with (names of
+#: :data:`spect_tutorial.study.ACQUISITIONS`): v1 (the study's, no scatter; the
+#: default) and v2 (scatter 0.3, corrected with an estimate from the measured
+#: counts), the same settings as the training set v2. Same seeds for both.
+EVALUATION_ACQUISITIONS: tuple[str, ...] = ("v1", "v2")
 
 
 def evaluation_phantom(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_allocation, element_count
-from .acquisition import SpectGeometry, SpectSystem, scatter_projections
+from .acquisition import SpectGeometry, SpectSystem, estimate_scatter, scatter_projections
 from .frame import LVGeometry
 from .metrics import evaluation_region
 from .noise import (
@@ -40,7 +40,107 @@ from .noise import (
 from .phantom import Phantom
 from .recon import _check_count, osem
 
-__all__ = ["Study", "clear_cache", "simulate_study"]
+__all__ = [
+    "ACQUISITIONS",
+    "ACQUISITION_V1",
+    "ACQUISITION_V2",
+    "SCATTER_CORRECTIONS",
+    "AcquisitionSettings",
+    "Study",
+    "acquisition_settings",
+    "clear_cache",
+    "simulate_study",
+]
+
+#: How OSEM treats scatter: ``"true"`` gives it the expected scatter (an oracle),
+#: ``"estimated"`` an estimate from the measured counts alone
+#: (:func:`~spect_tutorial.acquisition.estimate_scatter`), ``"none"`` nothing.
+SCATTER_CORRECTIONS = ("true", "estimated", "none")
+
+
+@dataclass(frozen=True)
+class AcquisitionSettings:
+    """What an acquisition adds to the phantom: scatter and its correction.
+
+    One definition shared by the training sets
+    (:func:`~spect_tutorial.datasets.build_training_set`), the evaluation
+    protocol (:mod:`spect_tutorial.protocol`) and the benchmark, so that a
+    network is trained and judged on the same kind of data.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"v1"``, ``"v2"``), recorded with the results.
+    scatter_to_primary : float
+        Scatter counts per primary count in the photopeak window (0: none).
+    scatter_correction : str
+        One of :data:`SCATTER_CORRECTIONS`.
+    """
+
+    name: str
+    scatter_to_primary: float = 0.0
+    scatter_correction: str = "none"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name must be a short identifier, got {self.name!r}")
+        if (
+            isinstance(self.scatter_to_primary, bool)
+            or not isinstance(self.scatter_to_primary, numbers.Real)
+            or not np.isfinite(self.scatter_to_primary)
+            or not 0 <= self.scatter_to_primary < 1
+        ):
+            raise ValueError(
+                f"scatter_to_primary must be in [0, 1), got {self.scatter_to_primary!r}"
+            )
+        if self.scatter_correction not in SCATTER_CORRECTIONS:
+            raise ValueError(
+                f"scatter_correction must be one of {SCATTER_CORRECTIONS}, "
+                f"got {self.scatter_correction!r}"
+            )
+
+    def study_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`simulate_study` that this acquisition sets."""
+        return {
+            "scatter_to_primary": float(self.scatter_to_primary),
+            "scatter_correction": self.scatter_correction,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for manifests and records)."""
+        return {
+            "name": self.name,
+            "scatter_to_primary": float(self.scatter_to_primary),
+            "scatter_correction": self.scatter_correction,
+        }
+
+
+#: The study's acquisition: no scatter (what every committed v1 record used).
+ACQUISITION_V1 = AcquisitionSettings("v1")
+#: More realistic: scatter at 0.3 of the primary counts in the photopeak window
+#: (Tc-99m), corrected in OSEM with an estimate from the measured counts.
+ACQUISITION_V2 = AcquisitionSettings("v2", scatter_to_primary=0.3, scatter_correction="estimated")
+#: The named acquisitions, by name.
+ACQUISITIONS: dict[str, AcquisitionSettings] = {"v1": ACQUISITION_V1, "v2": ACQUISITION_V2}
+
+
+def acquisition_settings(acquisition: str | AcquisitionSettings) -> AcquisitionSettings:
+    """The :class:`AcquisitionSettings` named ``acquisition`` (or ``acquisition`` itself).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or another type.
+    """
+    if isinstance(acquisition, AcquisitionSettings):
+        return acquisition
+    if isinstance(acquisition, str) and acquisition in ACQUISITIONS:
+        return ACQUISITIONS[acquisition]
+    raise ValueError(
+        f"acquisition must be one of {sorted(ACQUISITIONS)} or an AcquisitionSettings, "
+        f"got {acquisition!r}"
+    )
+
 
 # Noise-free data of the most recent phantoms (a Binder kernel has little memory).
 _CACHE_SIZE = 2
@@ -95,6 +195,11 @@ class Study:
         OSEM settings.
     system : SpectSystem
         The reconstruction-grid system model (for reconstructing with other settings).
+    scatter_correction : str
+        How OSEM treated scatter (:data:`SCATTER_CORRECTIONS`).
+    additive : numpy.ndarray or None
+        ``(K, views, rows, bins)`` additive term OSEM used for each realization
+        (counts), or None.
     """
 
     count_level: float
@@ -117,6 +222,8 @@ class Study:
     n_iter: int
     n_subsets: int
     system: SpectSystem = field(repr=False)
+    scatter_correction: str = "none"
+    additive: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -129,7 +236,7 @@ class _NoiseFree:
     scale: float  # counts per activity unit at 100 %
     coarse: Phantom
     system: SpectSystem
-    ideal: dict[tuple[int, int, bool], np.ndarray] = field(default_factory=dict)
+    ideal: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
 
 
 def clear_cache() -> None:
@@ -217,6 +324,7 @@ def simulate_study(
     resolution: bool = True,
     scatter_to_primary: float = 0.0,
     correct_scatter: bool = True,
+    scatter_correction: str | None = None,
 ) -> Study:
     """Simulate an acquisition of ``phantom`` and reconstruct it with OSEM.
 
@@ -246,6 +354,14 @@ def simulate_study(
     correct_scatter : bool, optional
         With scatter, give OSEM the expected scatter as its additive term (an
         ideal scatter estimate); otherwise scatter is reconstructed as activity.
+        Shorthand for ``scatter_correction="true"`` / ``"none"``.
+    scatter_correction : {"true", "estimated", "none"}, optional
+        How OSEM treats scatter (overrides ``correct_scatter`` when given):
+        the expected scatter (an oracle), an estimate from each measured
+        realization alone (:func:`~spect_tutorial.acquisition.estimate_scatter`,
+        with the scatter model's calibrated ratio and kernel), or nothing.
+        The ideal image uses the same correction applied to the noise-free
+        projections (for ``"estimated"``: the estimate from them).
 
     Returns
     -------
@@ -283,6 +399,20 @@ def simulate_study(
         or scatter_to_primary < 0
     ):
         raise ValueError(f"scatter_to_primary must be >= 0, got {scatter_to_primary!r}")
+    if scatter_correction is None:
+        if not isinstance(correct_scatter, bool | np.bool_):
+            raise ValueError(f"correct_scatter must be True or False, got {correct_scatter!r}")
+        scatter_correction = "true" if correct_scatter else "none"
+    elif scatter_correction not in SCATTER_CORRECTIONS:
+        raise ValueError(
+            f"scatter_correction must be one of {SCATTER_CORRECTIONS} or None, "
+            f"got {scatter_correction!r}"
+        )
+    if scatter_correction == "estimated" and scatter_to_primary >= 1:
+        raise ValueError(
+            "scatter_correction='estimated' needs scatter_to_primary < 1 (the calibrated "
+            f"ratio of the convolution subtraction), got {scatter_to_primary!r}"
+        )
     # Checked here, before the (expensive) noise-free projection, not deep inside it.
     _check_seed(seed)
     _check_count(n_iter, "n_iter", low=1)
@@ -322,33 +452,53 @@ def simulate_study(
         else expected_counts(noise_free.scatter, scale=noise_free.scale, count_level=count_level)
     )
     expected = primary if scatter is None else primary + scatter
-    additive = scatter if (scatter is not None and correct_scatter) else None
+    if scatter is None:
+        scatter_correction = "none"  # nothing to correct
     projections = np.stack(
         [
             poisson_realizations(expected, n=1, seed=realization_seed(seed, count_level, k))[0]
             for k in range(int(n_realizations))
         ]
     )
+
+    def additive_for(data: np.ndarray, true_scatter: np.ndarray | None) -> np.ndarray | None:
+        if scatter_correction == "true":
+            return true_scatter
+        if scatter_correction == "estimated":
+            return estimate_scatter(data, geometry, scatter_to_primary=float(scatter_to_primary))
+        return None
+
+    additive = additive_for(projections, scatter)
     recons = osem(
         projections, noise_free.system, n_iter=n_iter, n_subsets=n_subsets, additive=additive
     )
-    ideal_key = (int(n_iter), int(n_subsets), additive is not None)
+    if additive is None:
+        # Without an additive term OSEM (from its uniform start) is scale-equivariant:
+        # one ideal image at 100 % serves every count level.
+        ideal_key: tuple[Any, ...] = (int(n_iter), int(n_subsets), "none")
+    else:
+        # With one it is not (the uniform start does not scale with the counts):
+        # the ideal image is computed at each count level.
+        ideal_key = (int(n_iter), int(n_subsets), scatter_correction, float(count_level))
     if ideal_key not in noise_free.ideal:
-        # OSEM is scale-equivariant, so one ideal image at 100 % serves every level.
-        reference = expected_counts(noise_free.primary, scale=noise_free.scale)
-        reference_additive = None
+        level_percent = 100.0 if additive is None else float(count_level)
+        reference = expected_counts(
+            noise_free.primary, scale=noise_free.scale, count_level=level_percent
+        )
+        reference_scatter = None
         if noise_free.scatter is not None:
-            reference_scatter = expected_counts(noise_free.scatter, scale=noise_free.scale)
+            reference_scatter = expected_counts(
+                noise_free.scatter, scale=noise_free.scale, count_level=level_percent
+            )
             reference = reference + reference_scatter
-            reference_additive = reference_scatter if additive is not None else None
         image = osem(
             reference,
             noise_free.system,
             n_iter=n_iter,
             n_subsets=n_subsets,
-            additive=reference_additive,
+            additive=additive_for(reference, reference_scatter),
         )
-        noise_free.ideal[ideal_key] = image / np.float32(noise_free.scale)
+        noise_free.ideal[ideal_key] = image / np.float32(noise_free.scale * level_percent / 100.0)
     coarse = noise_free.coarse
     myocardium = coarse.masks["myocardium"]
     defect = coarse.masks.get("defect")
@@ -375,4 +525,8 @@ def simulate_study(
         n_iter=int(n_iter),
         n_subsets=int(n_subsets),
         system=noise_free.system,
+        scatter_correction=scatter_correction,
+        additive=None
+        if additive is None
+        else np.broadcast_to(additive, projections.shape).astype(np.float32),
     )

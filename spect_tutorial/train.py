@@ -39,6 +39,27 @@ and acquisitions. The manifest also records ``validation_mse_to_ideal``: the
 mean squared error to the ideal image of the held-out inputs and of the
 network's outputs (normalised images), a first check that the model denoises.
 
+Training set v2 and training to a plateau (issue 14)::
+
+    python -m spect_tutorial.datasets --set v2      # build or resume the set (hours)
+    python -m spect_tutorial.train --config paper --set v2 \
+        --initial-weights data/weights/win5rb_n2n_paper.weights.h5 \
+        --epochs 300 --patience 12 --lr-patience 4 --plateau 0.01 \
+        --curve learning_curve.json --name win5rb_n2n_paper_v2
+
+``--set v2`` replaces the data options by :data:`spect_tutorial.datasets.TRAINING_SET_V2`
+(96 phantoms, defects anywhere on the 17-segment map, scatter corrected with an
+estimate from the measured counts). ``--plateau 0.01`` stops when the held-out
+Noise2Noise loss improved by less than 1 % over the last quarter of the epochs;
+``--lr-patience`` halves the learning rate after that many epochs without
+improvement (Keras ``ReduceLROnPlateau``); ``--curve`` writes the learning curve
+(with, for reporting only, the NRMSE to the ideal image of held-out crops) after
+every epoch; ``--initial-weights`` starts from earlier weights and the manifest
+records their SHA-256 and the total steps (``lineage``); ``--dtype-policy``
+(``mixed_bfloat16`` is faster on CPUs with AVX512-BF16, see
+``benchmarks/training.py``) is recorded in the manifest. Every argument is
+checked before any computation; zero is an error, never "the preset's value".
+
 On one CPU core a step of the paper-size model takes seconds (hours in all);
 on a GPU, set ``KERAS_BACKEND=torch`` or use ``--strategy mirrored`` with
 TensorFlow.
@@ -48,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -94,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m spect_tutorial.train",
         description=(
             "Train WIN5-RB (Noise2Noise by default) on simulated MPI SPECT and write "
-            "<out>/<name>.weights.h5 and <out>/<name>.json (never overwriting unless asked)."
+            "<out>/<name>.weights.h5 and <out>/<name>.json (never overwriting unless asked). "
+            "Every argument is checked before any simulation or training."
         ),
     )
     parser.add_argument("--config", choices=sorted(PRESETS), required=True)
@@ -105,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pairs: repeated acquisitions (default), count split of one scan, or ideal targets",
     )
     parser.add_argument("--filters", type=int, help="override the preset's width")
+    parser.add_argument(
+        "--set",
+        choices=sorted(_training_sets()),
+        help="a named training set (e.g. v2: 96 phantoms, scatter); replaces the data options",
+    )
     parser.add_argument("--n-phantoms", type=int, default=_DATA_DEFAULTS["n_phantoms"])
     parser.add_argument("--realizations", type=int, default=_DATA_DEFAULTS["realizations"])
     parser.add_argument(
@@ -116,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--validation-fraction", type=float, default=_DATA_DEFAULTS["validation_fraction"]
+    )
+    parser.add_argument(
+        "--acquisition",
+        choices=("v1", "v2"),
+        default="v1",
+        help="simulated acquisition of the training set (v1: no scatter; v2: scatter 0.3, "
+        "estimated correction)",
     )
     parser.add_argument(
         "--crop",
@@ -138,11 +173,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--patience", type=int)
+    parser.add_argument(
+        "--lr-patience", type=int, help="halve the learning rate after this many flat epochs"
+    )
+    parser.add_argument(
+        "--plateau",
+        type=float,
+        help="stop when val_loss improves less than this fraction over the last quarter "
+        "(e.g. 0.01)",
+    )
+    parser.add_argument(
+        "--dtype-policy",
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        default="float32",
+        help="Keras dtype policy while training (weights stay float32)",
+    )
+    parser.add_argument("--initial-weights", help="start from these .weights.h5 (lineage)")
+    parser.add_argument(
+        "--curve",
+        help="also write the learning curve (val_loss and, for reporting only, NRMSE to the "
+        "ideal image of held-out crops, against steps) to this JSON file after every epoch",
+    )
     parser.add_argument("--seed", type=int, default=0, help="training seed (order, crops)")
     parser.add_argument(
         "--data-seed", type=int, help="seed of the phantoms and noise (default: --seed)"
     )
-    parser.add_argument("--cache-dir", default=".cache/training")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="training-set cache (default $SPECT_TUTORIAL_CACHE/training or .cache/training)",
+    )
     parser.add_argument("--work-dir", help="checkpoints (default .cache/train/<name>)")
     parser.add_argument("--out", default=None, help="output folder (default data/weights)")
     parser.add_argument("--name", help="file stem (default win5rb_<method>_<config>)")
@@ -152,20 +212,134 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _training_sets() -> dict[str, dict[str, Any]]:
+    from .datasets import TRAINING_SETS
+
+    return TRAINING_SETS
+
+
 def _default_out() -> Path:
     from .weights import WEIGHTS_DIR
 
     return WEIGHTS_DIR
 
 
+def _folder_problem(path: Path, option: str) -> str | None:
+    """Why ``path`` cannot be (or become) a writable folder, or None."""
+    if path.exists() and not path.is_dir():
+        return f"{option} {str(path)!r} is a file, not a folder"
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+        return f"{option} {str(path)!r} is not writable ({str(existing)!r} is read-only)"
+    return None
+
+
+def _check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Every argument, before any computation: a bad one ends with a usage error (status 2).
+
+    Zero is an error, never "use the preset": an option left out is ``None``.
+    """
+    from .weights import _check_name
+
+    def positive(value: Any, option: str) -> None:
+        if value is not None and value < 1:
+            parser.error(f"{option} must be an integer >= 1, got {value}")
+
+    for option in (
+        "filters",
+        "n_phantoms",
+        "realizations",
+        "epochs",
+        "steps_per_epoch",
+        "validation_steps",
+        "batch_size",
+        "patience",
+        "lr_patience",
+    ):
+        positive(getattr(args, option), "--" + option.replace("_", "-"))
+    for option in ("crop", "train_crop"):
+        for size in getattr(args, option) or ():
+            positive(size, "--" + option.replace("_", "-"))
+    for option in ("seed", "data_seed"):
+        value = getattr(args, option)
+        if value is not None and value < 0:
+            parser.error(f"--{option.replace('_', '-')} must be an integer >= 0, got {value}")
+    if not (math.isfinite(args.learning_rate) and 0 < args.learning_rate < 1):
+        parser.error(f"--learning-rate must be in (0, 1), got {args.learning_rate}")
+    if args.plateau is not None and not (math.isfinite(args.plateau) and 0 < args.plateau < 1):
+        parser.error(f"--plateau must be a fraction in (0, 1), got {args.plateau}")
+    if not (math.isfinite(args.validation_fraction) and 0 <= args.validation_fraction < 1):
+        parser.error(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
+    for level in args.count_levels:
+        if not (math.isfinite(level) and level > 0):
+            parser.error(f"--count-levels must be percentages > 0, got {level}")
+    if args.name is not None:
+        try:
+            _check_name(args.name)
+        except ValueError as error:
+            parser.error(f"--name {args.name!r}: {error}")
+    for option, value in (
+        ("--out", args.out),
+        ("--work-dir", args.work_dir),
+        ("--cache-dir", args.cache_dir),
+    ):
+        if value is not None:
+            problem = _folder_problem(Path(value), option)
+            if problem:
+                parser.error(problem)
+    if args.curve is not None:
+        curve = Path(args.curve)
+        if curve.is_dir():
+            parser.error(f"--curve {args.curve!r} is a folder; give a .json file")
+        problem = _folder_problem(curve.parent, "--curve")
+        if problem:
+            parser.error(problem)
+    if args.initial_weights is not None and not Path(args.initial_weights).is_file():
+        parser.error(f"--initial-weights {args.initial_weights!r} is not a file")
+
+
+def _lineage(initial_weights: str | None, result: Any) -> dict[str, Any]:
+    """Where the weights started and the gradient steps behind them in total."""
+    lineage: dict[str, Any] = {
+        "initial_weights": result.initial_weights,
+        "steps_before": 0,
+        "steps_this_run": result.steps,
+    }
+    if initial_weights is not None:
+        path = Path(initial_weights)
+        manifest = path.with_name(path.name.removesuffix(".weights.h5") + ".json")
+        try:
+            earlier = json.loads(manifest.read_text(encoding="utf-8"))
+            lineage["initial_manifest"] = manifest.name
+            lineage["steps_before"] = int(
+                earlier.get("lineage", {}).get("total_steps") or earlier["budget"]["steps"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            lineage["initial_manifest"] = None  # steps before unknown
+    lineage["total_steps"] = lineage["steps_before"] + result.steps
+    return lineage
+
+
+def _preset(value: Any, preset: Any) -> Any:
+    return preset if value is None else value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_arguments(args, parser)
     started = time.perf_counter()
     preset = PRESETS[args.config]
     name = args.name or f"win5rb_{_METHODS[args.method]}_{args.config}"
     out = Path(args.out) if args.out is not None else _default_out()
+    problem = _folder_problem(out, "--out")
+    if problem:
+        parser.error(problem)
     existing = [
         path for path in (out / f"{name}.weights.h5", out / f"{name}.json") if path.exists()
     ]
@@ -181,39 +355,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_config["filters"] = args.filters
 
     from . import datasets
-    from .training import (
-        TrainingConfig,
-        train_count_split,
-        train_noise2noise,
-        train_supervised,
-    )
+    from .training import PairSource, TrainingConfig, train_pairs
 
     try:
         config = TrainingConfig(
-            epochs=args.epochs or preset["epochs"],
-            batch_size=args.batch_size or preset["batch_size"],
+            epochs=_preset(args.epochs, preset["epochs"]),
+            batch_size=_preset(args.batch_size, preset["batch_size"]),
             learning_rate=args.learning_rate,
-            steps_per_epoch=args.steps_per_epoch or preset["steps_per_epoch"],
-            validation_steps=args.validation_steps or preset["validation_steps"],
+            steps_per_epoch=_preset(args.steps_per_epoch, preset["steps_per_epoch"]),
+            validation_steps=_preset(args.validation_steps, preset["validation_steps"]),
             crop_px=None if args.train_crop is None else tuple(args.train_crop),
-            patience=args.patience if args.patience is not None else preset["patience"],
+            patience=_preset(args.patience, preset["patience"]),
+            lr_patience=args.lr_patience,
+            plateau=args.plateau,
+            dtype_policy=args.dtype_policy,
             seed=args.seed,
         )
     except ValueError as error:
         parser.error(str(error))
-    data_seed = args.seed if args.data_seed is None else args.data_seed
+    if args.set is not None:
+        options = dict(_training_sets()[args.set])
+        data_seed = options["seed"]
+    else:
+        data_seed = args.seed if args.data_seed is None else args.data_seed
+        options = {
+            "n_phantoms": args.n_phantoms,
+            "realizations": args.realizations,
+            "count_levels": tuple(args.count_levels),
+            "seed": data_seed,
+            "validation_fraction": args.validation_fraction,
+            # Always with the count split: the three methods then share one cached set
+            # (the same phantoms and acquisitions), which an equal-budget comparison needs.
+            "count_splitting": True,
+        }
+        if args.acquisition != "v1":
+            options["acquisition"] = args.acquisition
+    if args.cache_dir is not None:
+        options["cache_dir"] = args.cache_dir
     data = datasets.build_training_set(
-        n_phantoms=args.n_phantoms,
-        realizations=args.realizations,
-        count_levels=tuple(args.count_levels),
-        seed=data_seed,
-        validation_fraction=args.validation_fraction,
-        crop_px=tuple(args.crop),
-        # Always with the count split: the three methods then share one cached set
-        # (the same phantoms and acquisitions), which an equal-budget comparison needs.
-        count_splitting=True,
-        cache_dir=args.cache_dir,
-        progress=not args.quiet,
+        crop_px=tuple(args.crop), progress=not args.quiet, **options
     )
     strategy = None
     if args.strategy == "mirrored":
@@ -221,19 +401,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         strategy = tf.distribute.MirroredStrategy()
     work_dir = Path(args.work_dir) if args.work_dir else Path(".cache/train") / name
-    common = {
-        "model": model_config,
-        "config": config,
-        "work_dir": work_dir,
-        "strategy": strategy,
-        "verbose": not args.quiet,
-    }
     if args.method == "noise2noise":
-        result = train_noise2noise(data.noise2noise, **common)
+        source = PairSource.noise2noise(data.noise2noise)
     elif args.method == "count_split":
-        result = train_count_split(data.count_split, **common)
+        source = PairSource.count_split(data.count_split)
     else:
-        result = train_supervised(data.noise2noise, data.reference, **common)
+        source = PairSource.supervised(data.noise2noise, data.reference)
+    reports = []
+    if data.noise2noise.validation.any():
+        from .training import IdealReport
+
+        # Reporting only: the loss, early stopping and the plateau rule never see it.
+        reports.append(IdealReport(data.noise2noise, data.reference, curve=args.curve))
+    result = train_pairs(
+        source,
+        model=model_config,
+        config=config,
+        work_dir=work_dir,
+        strategy=strategy,
+        callbacks=reports,
+        verbose=not args.quiet,
+        initial_weights=args.initial_weights,
+    )
 
     import keras
 
@@ -285,6 +474,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "training_seconds": round(result.training_seconds, 1),
         "wall_time_s": round(time.perf_counter() - started, 1),
         "strategy": args.strategy,
+        "dtype_policy": config.dtype_policy,
+        "acquisition": data.manifest.get("acquisition", {"name": "v1"}),
+        "lineage": _lineage(args.initial_weights, result),
+        "learning_curve": [
+            {
+                key: row.get(key)
+                for key in ("epoch", "steps", "loss", "val_loss", "report_val_nrmse_ideal")
+            }
+            for row in result.history
+        ],
         "package_version": __version__,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host_cpu_count": os.cpu_count(),

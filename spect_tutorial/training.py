@@ -56,10 +56,9 @@ import json
 import math
 import numbers
 import os
-import shutil
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -80,20 +79,28 @@ from .io import write_file_atomically
 from .model import _check_architecture, win5rb
 
 __all__ = [
+    "DTYPE_POLICIES",
+    "IdealReport",
+    "PairSource",
     "TrainingConfig",
     "TrainingResult",
     "held_out_errors",
     "train_count_split",
     "train_noise2noise",
+    "train_pairs",
     "train_supervised",
 ]
 
 # Layout of the working directory: bump when the checkpoint format changes.
-_CHECKPOINT_FORMAT = 1
+# 2: Keras's BackupAndRestore (``backup/``) and ModelCheckpoint (``checkpoints/``).
+_CHECKPOINT_FORMAT = 2
 _STATE_FILE = "checkpoint.json"
 _CHECKPOINTS = "checkpoints"
-_WEIGHTS_FILE = "weights.npz"
-_OPTIMIZER_FILE = "optimizer.npz"
+_BACKUP = "backup"
+
+#: Keras dtype policies a training may use (``mixed_bfloat16``: bfloat16 compute,
+#: float32 variables; fast on CPUs with AVX512-BF16 and on recent GPUs).
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 # The keyword arguments of win5rb (and their defaults) that a model configuration may hold.
 _WIN5RB_DEFAULTS = {
@@ -149,6 +156,23 @@ class TrainingConfig:
         End with the weights of the epoch with the lowest validation loss.
     seed : int, optional
         Seed of the pair order, the crops and Keras (>= 0).
+    lr_patience : int or None, optional
+        Learning-rate schedule (Keras ``ReduceLROnPlateau`` on the validation
+        loss): multiply the rate by ``lr_factor`` after this many epochs
+        without improvement (at most four times); ``None`` (default): constant.
+    lr_factor : float, optional
+        That factor, in (0, 1) (0.5).
+    plateau : float or None, optional
+        Stopping rule "trained to a plateau": stop when the lowest validation
+        loss improved by less than this fraction (0.01: 1 %) over the last
+        quarter of the epochs trained (checked from ``plateau_min_epochs`` on);
+        ``None`` (default): off. Early stopping (``patience``) still applies.
+    plateau_min_epochs : int, optional
+        First epoch at which the plateau rule is checked (8).
+    dtype_policy : str, optional
+        Keras dtype policy of the layers during training, one of
+        :data:`DTYPE_POLICIES` (``"float32"``; ``"mixed_bfloat16"`` computes in
+        bfloat16 with float32 weights). Weights are float32 either way.
 
     Examples
     --------
@@ -166,6 +190,11 @@ class TrainingConfig:
     min_delta: float = 0.0
     restore_best_weights: bool = True
     seed: int = 0
+    lr_patience: int | None = None
+    lr_factor: float = 0.5
+    plateau: float | None = None
+    plateau_min_epochs: int = 8
+    dtype_policy: str = "float32"
 
     def __post_init__(self) -> None:
         _positive_int(self.epochs, "epochs")
@@ -173,6 +202,21 @@ class TrainingConfig:
         _positive_int(self.steps_per_epoch, "steps_per_epoch", allow_none=True)
         _positive_int(self.validation_steps, "validation_steps", allow_none=True)
         _positive_int(self.patience, "patience", allow_none=True)
+        _positive_int(self.lr_patience, "lr_patience", allow_none=True)
+        factor = self.lr_factor
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
+            raise ValueError(f"lr_factor must be a number in (0, 1), got {factor!r}")
+        _positive_int(self.plateau_min_epochs, "plateau_min_epochs")
+        if self.plateau is not None and (
+            isinstance(self.plateau, bool)
+            or not isinstance(self.plateau, numbers.Real)
+            or not 0 < self.plateau < 1
+        ):
+            raise ValueError(f"plateau must be a fraction in (0, 1) or None, got {self.plateau!r}")
+        if self.dtype_policy not in DTYPE_POLICIES:
+            raise ValueError(
+                f"dtype_policy must be one of {DTYPE_POLICIES}, got {self.dtype_policy!r}"
+            )
         rate = self.learning_rate
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < 1:
             raise ValueError(f"learning_rate must be a number in (0, 1), got {rate!r}")
@@ -249,6 +293,11 @@ class TrainingResult:
         Wall time of all epochs, summed over resumed calls.
     resumed_from_epoch : int
         Epochs already in the checkpoint when this call started (0: fresh).
+    initial_weights : dict or None
+        ``{"path", "sha256"}`` of the weights the training started from, if any.
+    stop_reason : str or None
+        ``"early_stopping"`` or ``"plateau"`` when the training stopped before
+        ``config.epochs``.
     """
 
     model: keras.Model
@@ -265,6 +314,8 @@ class TrainingResult:
     n_pairs: int
     training_seconds: float
     resumed_from_epoch: int
+    initial_weights: dict[str, str] | None = None
+    stop_reason: str | None = None
 
     @property
     def steps(self) -> int:
@@ -300,7 +351,11 @@ class TrainingResult:
             ),
             "best_val_loss": self.best_val_loss,
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "training_seconds": round(self.training_seconds, 3),
+            "dtype_policy": self.config.dtype_policy,
+            "final_learning_rate": self.history[-1].get("learning_rate") if self.history else None,
+            "initial_weights": self.initial_weights,
         }
 
 
@@ -412,34 +467,8 @@ def _write_history(work_dir: Path, state: Mapping[str, Any]) -> None:
     _write_json(work_dir / "history.json", {key: state[key] for key in keys})
 
 
-def _epoch_folder(work_dir: Path, epoch: int) -> Path:
-    return work_dir / _CHECKPOINTS / f"epoch-{epoch:04d}"
-
-
-def _save_checkpoint(work_dir: Path, model: keras.Model, state: dict[str, Any]) -> None:
-    """Weights and optimizer of the epoch just finished, then the state that points to them."""
-    epoch = state["epochs_completed"]
-    folder = _epoch_folder(work_dir, epoch)
-    temporary = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-    temporary.mkdir(parents=True)
-    try:
-        _save_arrays(temporary / _WEIGHTS_FILE, model.weights)
-        _save_arrays(temporary / _OPTIMIZER_FILE, model.optimizer.variables)
-        if folder.exists():  # an epoch repeated after an interruption
-            shutil.rmtree(folder)
-        os.replace(temporary, folder)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary)
-    # The state is written last and atomically: it names a complete checkpoint.
-    _write_json(work_dir / _STATE_FILE, state)
-    _write_history(work_dir, state)
-    keep = {folder.name}
-    if state["best_epoch"] is not None:
-        keep.add(_epoch_folder(work_dir, state["best_epoch"]).name)
-    for other in (work_dir / _CHECKPOINTS).iterdir():
-        if other.name not in keep:
-            shutil.rmtree(other, ignore_errors=True)
+def _epoch_file(work_dir: Path, epoch: int) -> Path:
+    return work_dir / _CHECKPOINTS / f"epoch-{epoch:04d}.weights.h5"
 
 
 def _load_state(work_dir: Path) -> dict[str, Any] | None:
@@ -453,6 +482,17 @@ def _load_state(work_dir: Path) -> dict[str, Any] | None:
             f"{str(path)!r} is unreadable ({error}); delete work_dir {str(work_dir)!r} "
             "to start afresh"
         ) from None
+
+
+def _backup_epoch(work_dir: Path) -> int:
+    """Epochs in Keras's BackupAndRestore backup (0: none)."""
+    path = work_dir / _BACKUP / "training_metadata.json"
+    if not (path.is_file() and (work_dir / _BACKUP / "latest.weights.h5").is_file()):
+        return 0
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _check_resumable(
@@ -476,42 +516,46 @@ def _check_resumable(
         )
 
 
-def _save_arrays(path: Path, variables: Sequence[Any]) -> None:
-    # Plain npz (index -> array) rather than Keras's .weights.h5: faster for a file
-    # written every epoch, and the order of model.weights is fixed by the architecture.
-    arrays = {
-        f"{index:04d}": np.asarray(variable.numpy()) for index, variable in enumerate(variables)
-    }
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def _load_arrays(path: Path, variables: Sequence[Any]) -> None:
-    with np.load(path, allow_pickle=False) as data:
-        arrays = [data[key] for key in sorted(data.files)]
-    if len(arrays) != len(variables) or any(
-        array.shape != tuple(variable.shape)
-        for array, variable in zip(arrays, variables, strict=True)
-    ):
-        raise ValueError(f"{str(path)!r} does not match the model or optimizer it should restore")
-    for array, variable in zip(arrays, variables, strict=True):
-        variable.assign(array)
-
-
-def _restore(work_dir: Path, model: keras.Model, epoch: int, *, optimizer: bool = True) -> None:
-    folder = _epoch_folder(work_dir, epoch)
-    _load_arrays(folder / _WEIGHTS_FILE, model.weights)
-    if optimizer:
-        _load_arrays(folder / _OPTIMIZER_FILE, model.optimizer.variables)
-
-
 def _value(logs: Mapping[str, Any], key: str) -> float | None:
     value = logs.get(key)
     return None if value is None else float(value)
 
 
+def _on_plateau(val_losses: Sequence[float | None], config: TrainingConfig) -> bool:
+    """Whether the lowest validation loss improved < ``config.plateau`` over the last quarter."""
+    losses = [value for value in val_losses if value is not None]
+    if config.plateau is None or len(losses) < max(config.plateau_min_epochs, 4):
+        return False
+    quarter = math.ceil(len(losses) / 4)
+    before, now = min(losses[:-quarter]), min(losses)
+    return before > 0 and (before - now) / before < config.plateau
+
+
+# State of Keras callbacks that their on_train_begin resets, restored on resuming.
+_CALLBACK_STATE = {
+    "early_stopping": ("wait", "best", "best_epoch", "stopped_epoch"),
+    "reduce_lr": ("wait", "best", "cooldown_counter"),
+}
+
+
+def _callback_state(callback: keras.callbacks.Callback, name: str) -> dict[str, Any]:
+    values = {}
+    for attribute in _CALLBACK_STATE[name]:
+        value = getattr(callback, attribute, None)
+        values[attribute] = None if value is None else float(value)
+    return values
+
+
 class _EpochKeeper(keras.callbacks.Callback):
-    """Sets the epoch of the training batches, checkpoints, early-stops and prints."""
+    """Sets the epoch of the training batches; records history and callback state; prints.
+
+    Keras's own callbacks do the work (``BackupAndRestore`` the kill-and-resume
+    backup, ``ModelCheckpoint`` the per-epoch weights, ``EarlyStopping``,
+    ``ReduceLROnPlateau``); this one writes what they do not keep: the
+    history, the state of early stopping and of the learning-rate schedule
+    (their ``on_train_begin`` resets it, so it is restored here after them),
+    and the pruning of old per-epoch weights.
+    """
 
     def __init__(
         self,
@@ -520,7 +564,7 @@ class _EpochKeeper(keras.callbacks.Callback):
         state: dict[str, Any],
         work_dir: Path,
         config: TrainingConfig,
-        has_validation: bool,
+        stateful: Mapping[str, keras.callbacks.Callback],
         verbose: bool,
     ) -> None:
         super().__init__()
@@ -528,12 +572,21 @@ class _EpochKeeper(keras.callbacks.Callback):
         self.state = state
         self.work_dir = work_dir
         self.config = config
-        self.has_validation = has_validation
+        self.stateful = dict(stateful)
         self.verbose = verbose
         self._tic = 0.0
+        self._rate = float("nan")
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        saved = self.state["history"][-1].get("callbacks", {}) if self.state["history"] else {}
+        for name, callback in self.stateful.items():
+            for attribute, value in saved.get(name, {}).items():
+                if value is not None:
+                    setattr(callback, attribute, int(value) if attribute != "best" else value)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.sequence.epoch = epoch
+        self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self._tic = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -545,34 +598,54 @@ class _EpochKeeper(keras.callbacks.Callback):
             raise FloatingPointError(
                 f"the training loss of epoch {epoch + 1} is {loss}; lower the learning rate"
             )
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss,
+            "val_loss": val_loss,
+            "seconds": round(seconds, 3),
+            "steps": (epoch + 1) * self.sequence.schedule.steps,
+            "learning_rate": self._rate,  # the rate this epoch trained with
+            # Reporting only (never a training or stopping criterion): e.g. val_nrmse_ideal.
+            **{
+                key: float(value)
+                for key, value in logs.items()
+                if key.startswith("report_") and value is not None
+            },
+            "callbacks": {
+                name: _callback_state(callback, name) for name, callback in self.stateful.items()
+            },
+        }
+        improved = False
+        stopper = self.stateful.get("early_stopping")
+        if stopper is None:
+            state["best_epoch"], improved = epoch + 1, True
+        elif int(stopper.best_epoch) == epoch and stopper.wait == 0:
+            state["best_epoch"], state["best_val_loss"], improved = epoch + 1, val_loss, True
+        if stopper is not None and self.model.stop_training:
+            state["stopped_early"], state["stop_reason"] = True, "early_stopping"
+        state["history"].append(row)
+        if (
+            not state["stopped_early"]
+            and self.config.plateau is not None
+            and _on_plateau([r["val_loss"] for r in state["history"]], self.config)
+        ):
+            state["stopped_early"], state["stop_reason"] = True, "plateau"
+            self.model.stop_training = True
         state["epochs_completed"] = epoch + 1
         state["training_seconds"] += seconds
-        state["history"].append(
-            {
-                "epoch": epoch + 1,
-                "loss": loss,
-                "val_loss": val_loss,
-                "seconds": round(seconds, 3),
-                "steps": (epoch + 1) * self.sequence.schedule.steps,
-            }
-        )
-        improved = False
-        if not self.has_validation:
-            state["best_epoch"], improved = epoch + 1, True
-        elif state["best_val_loss"] is None or (
-            val_loss < state["best_val_loss"] - self.config.min_delta
-        ):
-            state["best_epoch"], state["best_val_loss"], state["wait"] = epoch + 1, val_loss, 0
-            improved = True
-        else:
-            state["wait"] += 1
-            if self.config.patience is not None and state["wait"] >= self.config.patience:
-                state["stopped_early"] = True
-                self.model.stop_training = True
-        _save_checkpoint(self.work_dir, self.model, state)
+        # The state is written atomically, before Keras's backup of this epoch: after a
+        # kill between the two, the epoch is repeated and its row dropped (see _train).
+        _write_json(self.work_dir / _STATE_FILE, state)
+        _write_history(self.work_dir, state)
+        keep = {_epoch_file(self.work_dir, epoch + 1).name}
+        if state["best_epoch"] is not None:
+            keep.add(_epoch_file(self.work_dir, state["best_epoch"]).name)
+        for other in (self.work_dir / _CHECKPOINTS).glob("epoch-*.weights.h5"):
+            if other.name not in keep:
+                other.unlink(missing_ok=True)
         if self.verbose:
             shown = "" if val_loss is None else f"  val_loss {val_loss:.5f}"
-            note = "  *" if improved and self.has_validation else ""
+            note = "  *" if improved and stopper is not None else ""
             stop = "  (early stop)" if state["stopped_early"] else ""
             print(
                 f"epoch {epoch + 1:>3}/{self.config.epochs}  loss {loss:.5f}{shown}"
@@ -582,7 +655,7 @@ class _EpochKeeper(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------------------
-# The engine
+# The engine: one training loop fed by a pair source
 # ---------------------------------------------------------------------------
 
 
@@ -603,25 +676,70 @@ def _check_dataset(dataset: Any, function: str) -> Noise2NoiseSet:
     return dataset
 
 
-def _train(
-    dataset: Noise2NoiseSet,
-    *,
-    kind: str,
-    reference: IdealStore | None,
-    model: ModelLike,
-    config: TrainingConfig,
-    work_dir: str | os.PathLike[str],
-    strategy: Any,
-    callbacks: Sequence[keras.callbacks.Callback],
-    verbose: bool,
-) -> TrainingResult:
-    config = _check_config(config)
-    if not isinstance(work_dir, str | os.PathLike):
-        raise ValueError(
-            f"work_dir must be a folder path (str or os.PathLike), got {type(work_dir).__name__}"
-        )
-    work_dir = Path(work_dir)
-    # Everything the caller gives is checked before the first TensorFlow operation.
+@dataclass(frozen=True, eq=False)
+class PairSource:
+    """What the training loop learns from: noisy inputs and their targets.
+
+    Build it with :meth:`noise2noise`, :meth:`count_split` or
+    :meth:`supervised`; :func:`train_pairs` is the one loop for all three.
+
+    Attributes
+    ----------
+    dataset : Noise2NoiseSet
+        The noisy inputs (and, without ``reference``, the noisy targets).
+    kind : str
+        ``"noise2noise"``, ``"count_split"`` or ``"supervised"``.
+    reference : IdealStore or None
+        The ideal targets (supervised only).
+    """
+
+    dataset: Noise2NoiseSet
+    kind: str
+    reference: IdealStore | None = None
+
+    def __post_init__(self) -> None:
+        _check_dataset(self.dataset, "PairSource")
+        if self.kind not in ("noise2noise", "count_split", "supervised"):
+            raise ValueError(
+                f"kind must be 'noise2noise', 'count_split' or 'supervised', got {self.kind!r}"
+            )
+        if (self.kind == "supervised") != (self.reference is not None):
+            raise ValueError("a supervised source needs a reference; the others must not have one")
+        if self.reference is not None and not isinstance(self.reference, IdealStore):
+            raise ValueError(
+                f"reference must be an IdealStore, got {type(self.reference).__name__}"
+            )
+        if (self.kind == "count_split") != (self.dataset.kind == "count_split"):
+            raise ValueError(
+                f"a {self.kind!r} source needs "
+                + (
+                    "the count-split set (dataset.kind 'count_split'): build the training set "
+                    "with count_splitting=True and pass data.count_split"
+                    if self.kind == "count_split"
+                    else "repeated acquisitions (data.noise2noise)"
+                )
+                + f", got a set of kind {self.dataset.kind!r}"
+            )
+
+    @classmethod
+    def noise2noise(cls, dataset: Noise2NoiseSet) -> PairSource:
+        """Realization ``i`` as input, ``j != i`` as target (a count-split set stays one)."""
+        dataset = _check_dataset(dataset, "train_noise2noise")
+        kind = "count_split" if dataset.kind == "count_split" else "noise2noise"
+        return cls(dataset, kind)
+
+    @classmethod
+    def count_split(cls, dataset: Noise2NoiseSet) -> PairSource:
+        """The two binomial halves of one acquisition."""
+        return cls(_check_dataset(dataset, "train_count_split"), "count_split")
+
+    @classmethod
+    def supervised(cls, dataset: Noise2NoiseSet, reference: IdealStore) -> PairSource:
+        """The Noise2Noise inputs with the ideal image as target."""
+        return cls(_check_dataset(dataset, "train_supervised"), "supervised", reference)
+
+
+def _check_model_argument(model: Any) -> None:
     if not (isinstance(model, keras.Model | Mapping) or callable(model)):
         raise ValueError(
             "model must be a keras.Model, a win5rb configuration dict or a function returning "
@@ -636,7 +754,60 @@ def _train(
             )
         sizes = {**_WIN5RB_DEFAULTS, **model}
         _check_architecture(sizes["filters"], sizes["kernel_size"], sizes["depth"])
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str) -> Iterator[None]:
+    """Build layers under the Keras dtype policy ``name`` (restored afterwards)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def train_pairs(
+    source: PairSource,
+    *,
+    model: ModelLike,
+    config: TrainingConfig,
+    work_dir: str | os.PathLike[str],
+    strategy: Any = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: bool = True,
+    initial_weights: str | os.PathLike[str] | None = None,
+) -> TrainingResult:
+    """The training loop: Keras ``fit`` on the batches of a :class:`PairSource`.
+
+    Parameters
+    ----------
+    source : PairSource
+        The pairs (Noise2Noise, count split or supervised).
+    {common}
+    initial_weights : str or os.PathLike, optional
+        A ``.weights.h5`` file of the same architecture to start from (fine-tuning
+        shipped weights); used only when no checkpoint exists in ``work_dir``.
+        Its path and SHA-256 are recorded (``TrainingResult.initial_weights``).
+
+    Returns
+    -------
+    TrainingResult
+    """
+    if not isinstance(source, PairSource):
+        raise ValueError(f"source must be a PairSource, got {type(source).__name__}")
+    dataset, kind, reference = source.dataset, source.kind, source.reference
+    config = _check_config(config)
+    if not isinstance(work_dir, str | os.PathLike):
+        raise ValueError(
+            f"work_dir must be a folder path (str or os.PathLike), got {type(work_dir).__name__}"
+        )
+    work_dir = Path(work_dir)
+    # Everything the caller gives is checked before the first TensorFlow operation.
+    _check_model_argument(model)
     _check_strategy(strategy)
+    if initial_weights is not None and not Path(initial_weights).is_file():
+        raise ValueError(f"initial_weights {str(initial_weights)!r} is not a file")
     train = PairSchedule(
         dataset,
         split="train",
@@ -661,7 +832,7 @@ def _train(
         )
 
     _enable_determinism(config.seed)
-    with _strategy_scope(strategy):
+    with _strategy_scope(strategy), _dtype_policy(config.dtype_policy):
         network = _build_model(model, seed=config.seed, strategy=strategy)
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
@@ -680,24 +851,54 @@ def _train(
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / _CHECKPOINTS).mkdir(exist_ok=True)
-    for leftover in (work_dir / _CHECKPOINTS).glob(".*.tmp"):
-        shutil.rmtree(leftover, ignore_errors=True)
     state = _load_state(work_dir)
-    if state is None:
+    backup_epoch = _backup_epoch(work_dir)
+    if state is None or backup_epoch == 0:
+        if state is not None:
+            _check_resumable(state, expected, work_dir)
         state = {
             **expected,
             "epochs_completed": 0,
             "history": [],
             "best_epoch": None,
             "best_val_loss": None,
-            "wait": 0,
             "stopped_early": False,
             "training_seconds": 0.0,
+            "initial_weights": None,
         }
+        if initial_weights is not None:
+            with _strategy_scope(strategy):
+                # Shipped weights hold the network only (no optimizer): load them into an
+                # uncompiled copy, then copy its variables over.
+                source = keras.models.clone_model(network)
+                with warnings.catch_warnings():  # "skipping the optimizer": there is none
+                    warnings.filterwarnings("ignore", message="Skipping variable loading")
+                    source.load_weights(str(initial_weights))
+                for target, value in zip(network.weights, source.weights, strict=True):
+                    target.assign(value)
+            state["initial_weights"] = {
+                "path": str(initial_weights),
+                "sha256": _file_sha256(Path(initial_weights)),
+            }
     else:
         _check_resumable(state, expected, work_dir)
-        with _strategy_scope(strategy):
-            _restore(work_dir, network, state["epochs_completed"])
+        # Keras's backup is the truth: a row written after it (killed in between) goes.
+        truncated = any(row["epoch"] > backup_epoch for row in state["history"])
+        state["history"] = [row for row in state["history"] if row["epoch"] <= backup_epoch]
+        state["epochs_completed"] = backup_epoch
+        state["training_seconds"] = float(sum(row["seconds"] for row in state["history"]))
+        if truncated:
+            # The best epoch and the stop as they stood after the backed-up epoch.
+            last = state["history"][-1] if state["history"] else {}
+            stopper = last.get("callbacks", {}).get("early_stopping")
+            if stopper is not None and stopper.get("best") is not None:
+                state["best_epoch"] = int(stopper["best_epoch"]) + 1
+                state["best_val_loss"] = float(stopper["best"])
+            elif stopper is None and last:
+                state["best_epoch"], state["best_val_loss"] = int(last["epoch"]), None
+            else:
+                state["best_epoch"] = state["best_val_loss"] = None
+            state["stopped_early"], state["stop_reason"] = False, None
         state["config"] = expected["config"]
     resumed_from = int(state["epochs_completed"])
 
@@ -714,6 +915,27 @@ def _train(
             f"{config.batch_size}, {crop[0]}x{crop[1]} px; {held_out}{where}",
             flush=True,
         )
+    backup = keras.callbacks.BackupAndRestore(
+        str(work_dir / _BACKUP), delete_checkpoint=False, double_checkpoint=True
+    )
+    stateful: dict[str, keras.callbacks.Callback] = {}
+    if has_validation and config.patience is not None:
+        stateful["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, min_delta=config.min_delta
+        )
+    if has_validation and config.lr_patience is not None:
+        stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=config.lr_factor,
+            patience=config.lr_patience,
+            min_delta=config.min_delta,
+            min_lr=config.learning_rate * config.lr_factor**4,
+        )
+    if has_validation and "early_stopping" not in stateful:
+        # Without early stopping the best epoch is still tracked (never stopping).
+        stateful["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=10**9, min_delta=config.min_delta
+        )
     finished = state["stopped_early"] or state["epochs_completed"] >= config.epochs
     if not finished:
         sequence = _PairSequence(train, epoch=resumed_from)
@@ -722,8 +944,12 @@ def _train(
             state=state,
             work_dir=work_dir,
             config=config,
-            has_validation=has_validation,
+            stateful=stateful,
             verbose=verbose,
+        )
+        weights_per_epoch = keras.callbacks.ModelCheckpoint(
+            str(work_dir / _CHECKPOINTS / "epoch-{epoch:04d}.weights.h5"),
+            save_weights_only=True,
         )
         network.fit(
             sequence,
@@ -732,19 +958,27 @@ def _train(
             initial_epoch=resumed_from,
             shuffle=False,  # the schedule already shuffles, from the seed and the epoch
             verbose=0,
-            callbacks=[keeper, *callbacks],
+            # Order matters: Keras's callbacks first, the keeper records them, then the
+            # backup marks the epoch done.
+            callbacks=[weights_per_epoch, *stateful.values(), *callbacks, keeper, backup],
         )
+    elif resumed_from:
+        with _strategy_scope(strategy):
+            network.load_weights(str(work_dir / _BACKUP / "latest.weights.h5"))
     best = state["best_epoch"]
     if config.restore_best_weights and best is not None and best != state["epochs_completed"]:
         with _strategy_scope(strategy):
-            _restore(work_dir, network, best, optimizer=False)
+            network.load_weights(str(_epoch_file(work_dir, best)))
         if verbose:
             print(f"restored the weights of epoch {best} (lowest val_loss)", flush=True)
     if verbose and resumed_from == state["epochs_completed"] and resumed_from:
         print("nothing left to train: the checkpoint is complete", flush=True)
     return TrainingResult(
         model=network,
-        history=tuple(dict(row) for row in state["history"]),
+        history=tuple(
+            {key: value for key, value in row.items() if key != "callbacks"}
+            for row in state["history"]
+        ),
         config=config,
         kind=kind,
         work_dir=work_dir,
@@ -757,7 +991,19 @@ def _train(
         n_pairs=train.n_pairs,
         training_seconds=float(state["training_seconds"]),
         resumed_from_epoch=resumed_from,
+        initial_weights=state.get("initial_weights"),
+        stop_reason=state.get("stop_reason") if state["stopped_early"] else None,
     )
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fingerprint(array: np.ndarray) -> str:
@@ -799,13 +1045,7 @@ _COMMON_PARAMETERS = """
 
 def train_noise2noise(
     dataset: Noise2NoiseSet,
-    *,
-    model: ModelLike,
-    config: TrainingConfig,
-    work_dir: str | os.PathLike[str],
-    strategy: Any = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: bool = True,
+    **options: Any,
 ) -> TrainingResult:
     """Train a denoiser with Noise2Noise: noisy inputs, independent noisy targets.
 
@@ -853,30 +1093,15 @@ def train_noise2noise(
     >>> result = train_noise2noise(data.noise2noise, model={"filters": 8},
     ...     config=TrainingConfig(epochs=2), work_dir=".cache/demo")  # doctest: +SKIP
     """
-    dataset = _check_dataset(dataset, "train_noise2noise")
-    kind = "count_split" if dataset.kind == "count_split" else "noise2noise"
-    return _train(
-        dataset,
-        kind=kind,
-        reference=None,
-        model=model,
-        config=config,
-        work_dir=work_dir,
-        strategy=strategy,
-        callbacks=callbacks,
-        verbose=verbose,
+    return train_pairs(
+        PairSource.noise2noise(dataset),
+        **options,
     )
 
 
 def train_count_split(
     dataset: Noise2NoiseSet,
-    *,
-    model: ModelLike,
-    config: TrainingConfig,
-    work_dir: str | os.PathLike[str],
-    strategy: Any = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: bool = True,
+    **options: Any,
 ) -> TrainingResult:
     """Noise2Noise from one acquisition: its two binomial halves are the pair.
 
@@ -903,34 +1128,16 @@ def train_count_split(
     which the count levels of the training set span anyway. Early stopping
     watches held-out count-split pairs (a clinic has no second scan there either).
     """
-    dataset = _check_dataset(dataset, "train_count_split")
-    if dataset.kind != "count_split":
-        raise ValueError(
-            "train_count_split needs the count-split set (dataset.kind 'count_split'), got a "
-            f"set of kind {dataset.kind!r}: build the training set with count_splitting=True "
-            "and pass data.count_split"
-        )
-    return train_noise2noise(
-        dataset,
-        model=model,
-        config=config,
-        work_dir=work_dir,
-        strategy=strategy,
-        callbacks=callbacks,
-        verbose=verbose,
+    return train_pairs(
+        PairSource.count_split(dataset),
+        **options,
     )
 
 
 def train_supervised(
     dataset: Noise2NoiseSet,
     reference: IdealStore,
-    *,
-    model: ModelLike,
-    config: TrainingConfig,
-    work_dir: str | os.PathLike[str],
-    strategy: Any = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: bool = True,
+    **options: Any,
 ) -> TrainingResult:
     """Train against the ideal images: the upper bound, with the Noise2Noise budget.
 
@@ -955,26 +1162,152 @@ def train_supervised(
     stopping watches the same held-out Noise2Noise loss, so both trainings
     stop by the same rule.
     """
-    dataset = _check_dataset(dataset, "train_supervised")
     if not isinstance(reference, IdealStore):
         raise ValueError(f"reference must be an IdealStore, got {type(reference).__name__}")
-    return _train(
-        dataset,
-        kind="supervised",
-        reference=reference,
-        model=model,
-        config=config,
-        work_dir=work_dir,
-        strategy=strategy,
-        callbacks=callbacks,
-        verbose=verbose,
+    return train_pairs(
+        PairSource.supervised(dataset, reference),
+        **options,
     )
 
 
-for _function in (train_noise2noise, train_count_split, train_supervised):
+for _function in (train_pairs, train_noise2noise, train_count_split, train_supervised):
     if _function.__doc__:  # None under python -OO
         _function.__doc__ = _function.__doc__.replace(
             "    {common}\n", _COMMON_PARAMETERS.strip("\n") + "\n\n"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Reporting only: the error to the ideal image during training
+# ---------------------------------------------------------------------------
+
+
+class IdealReport(keras.callbacks.Callback):
+    """NRMSE to the ideal image of held-out crops after every epoch: for reporting only.
+
+    Adds ``report_val_nrmse_ideal`` (mean over held-out phantoms and the
+    chosen count levels) to the epoch's logs, which the trainer records in
+    its history; the loss, early stopping and the plateau rule never use it
+    (a Noise2Noise training cannot have an ideal image; a learning curve for
+    the book may show one). With ``curve``, the rows ``{epoch, steps,
+    val_loss, report_val_nrmse_ideal, per level}`` are also written to that
+    JSON file after every epoch (rows of repeated epochs are replaced).
+
+    NRMSE as in the science reference: root mean square of (output - ideal)
+    over the evaluation region (the myocardium mask of the crop dilated by one
+    voxel) divided by the ideal's mean there, per phantom and level, on the
+    network's output for realization 0 of the central ``n_slices`` slices.
+
+    Parameters
+    ----------
+    dataset : Noise2NoiseSet
+        Noisy slices (the validation phantoms are used).
+    reference : IdealStore
+        Their ideal slices (``level_images`` when present).
+    count_levels : sequence of float, optional
+        Levels reported (those of the set; default 25 and 100 %).
+    n_slices : int, optional
+        Central slices per phantom (7), to keep the report cheap.
+    curve : str or os.PathLike, optional
+        JSON file of the learning curve.
+    """
+
+    def __init__(
+        self,
+        dataset: Noise2NoiseSet,
+        reference: IdealStore,
+        *,
+        count_levels: Sequence[float] = (25.0, 100.0),
+        n_slices: int = 7,
+        curve: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__()
+        from .metrics import evaluation_region
+
+        if not reference.matches(dataset):
+            raise ValueError("reference does not match the dataset's phantoms and slices")
+        n_slices = _positive_int(n_slices, "n_slices")
+        levels = [
+            index for index, level in enumerate(dataset.count_levels) if level in count_levels
+        ] or list(range(len(dataset.count_levels)))
+        phantoms = dataset.phantoms("validation")
+        if phantoms.size == 0:
+            raise ValueError("the dataset has no validation phantoms to report on")
+        middle = dataset.n_slices // 2
+        first = max(0, middle - n_slices // 2)
+        slices = np.arange(first, min(dataset.n_slices, first + n_slices))
+        inputs, ideals, regions, keys = [], [], [], []
+        for phantom in phantoms:
+            region = evaluation_region(reference.myocardium[phantom])[slices]
+            for level in levels:
+                mean = float(dataset.means[phantom, level, 0]) or 1.0
+                ideal = (
+                    reference.level_images[phantom, level]
+                    if reference.level_images is not None
+                    else reference.images[phantom]
+                )[slices]
+                inputs.append(dataset.images[phantom, level, 0, slices] / mean)
+                ideals.append(ideal / mean)
+                regions.append(region)
+                keys.append(float(dataset.count_levels[level]))
+        self._inputs = np.asarray(inputs, np.float32)
+        self._ideals = np.asarray(ideals, np.float64)
+        self._regions = np.asarray(regions, bool)
+        self._levels = np.asarray(keys)
+        self.curve = None if curve is None else Path(curve)
+        self._rows: list[dict[str, Any]] = []
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.curve is not None and self.curve.is_file():
+            try:
+                self._rows = list(json.loads(self.curve.read_text(encoding="utf-8"))["rows"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._rows = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        shape = self._inputs.shape
+        flat = self._inputs.reshape(-1, shape[-2], shape[-1], 1)
+        output = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(self.model(flat[start : start + 32], training=False))
+                for start in range(0, len(flat), 32)
+            ]
+        ).reshape(shape)
+        errors = []
+        for index in range(shape[0]):
+            region = self._regions[index]
+            ideal = self._ideals[index][region]
+            rms = np.sqrt(np.mean((output[index][region].astype(np.float64) - ideal) ** 2))
+            errors.append(rms / ideal.mean())
+        errors = np.asarray(errors)
+        value = float(errors.mean())
+        if logs is not None:
+            logs["report_val_nrmse_ideal"] = value
+        if self.curve is None:
+            return
+        steps = int(self.params.get("steps") or 0) * (epoch + 1)
+        row = {
+            "epoch": epoch + 1,
+            "steps": steps,
+            "loss": None if not logs or logs.get("loss") is None else float(logs["loss"]),
+            "val_loss": None
+            if not logs or logs.get("val_loss") is None
+            else float(logs["val_loss"]),
+            "val_nrmse_ideal": value,
+            "val_nrmse_ideal_per_level": {
+                f"{level:g}": float(errors[self._levels == level].mean())
+                for level in np.unique(self._levels)
+            },
+        }
+        self._rows = [r for r in self._rows if r["epoch"] < epoch + 1] + [row]
+        _write_json(
+            self.curve,
+            {
+                "description": "learning curve: held-out Noise2Noise loss (val_loss) and, for "
+                "reporting only, NRMSE to the ideal image of held-out crops (realization 0, "
+                "central slices), against gradient steps",
+                "rows": self._rows,
+            },
         )
 
 

@@ -2250,3 +2250,62 @@ def test_bad_input_is_refused_before_tensorflow_is_imported(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr + completed.stdout
     assert completed.stdout.strip() == "loaded: []"
+
+
+# ---------------------------------------------------------------------------
+# The train command: every argument checked before any computation (issue 17, 5-6)
+# ---------------------------------------------------------------------------
+
+
+def _train_cli_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    a_file = tmp / "a_file"
+    a_file.write_text("not a folder")
+    read_only = tmp / "read_only"
+    read_only.mkdir(exist_ok=True)
+    read_only.chmod(0o500)
+    cases = [
+        (["--name", "bad name"], r"--name 'bad name'"),
+        (["--name", "../evil"], r"--name '\.\./evil'"),
+        (["--out", str(a_file)], r"--out .* is a file"),
+        (["--work-dir", str(a_file)], r"--work-dir .* is a file"),
+        (["--filters", "0"], r"--filters must be an integer >= 1, got 0"),
+        (["--epochs", "0"], r"--epochs must be an integer >= 1, got 0"),
+        (["--batch-size", "0"], r"--batch-size must be an integer >= 1, got 0"),
+        (["--steps-per-epoch", "0"], r"--steps-per-epoch must be .*got 0"),
+        (["--validation-steps", "0"], r"--validation-steps must be .*got 0"),
+        (["--patience", "0"], r"--patience must be .*got 0"),
+        (["--n-phantoms", "0"], r"--n-phantoms must be .*got 0"),
+        (["--realizations", "-1"], r"--realizations must be .*got -1"),
+        (["--crop", "48", "0"], r"--crop must be .*got 0"),
+        (["--train-crop", "0", "16"], r"--train-crop must be .*got 0"),
+        (["--seed", "-1"], r"--seed must be an integer >= 0, got -1"),
+        (["--learning-rate", "0"], r"--learning-rate must be in \(0, 1\), got 0"),
+        (["--learning-rate", "nan"], r"--learning-rate must be in \(0, 1\), got nan"),
+        (["--plateau", "1.5"], r"--plateau must be a fraction in \(0, 1\), got 1.5"),
+        (["--validation-fraction", "1"], r"--validation-fraction must be in \[0, 1\)"),
+        (["--count-levels", "50", "0"], r"--count-levels must be percentages > 0, got 0"),
+        (["--initial-weights", str(tmp / "missing.weights.h5")], r"--initial-weights .*not"),
+    ]
+    if os.geteuid() != 0:  # root writes anywhere: a read-only folder only stops others
+        cases.append((["--out", str(read_only / "weights")], r"--out .* not writable"))
+    return cases
+
+
+def test_train_command_refuses_every_bad_argument_before_any_computation(
+    tmp_path, monkeypatch, capsys
+):
+    from spect_tutorial import datasets
+    from spect_tutorial import train as train_cli
+
+    def no_simulation(**kwargs):
+        raise AssertionError("the training set was built before the arguments were checked")
+
+    monkeypatch.setattr(datasets, "build_training_set", no_simulation)
+    base = ["--config", "teaching", "--out", str(tmp_path / "out"), "--quiet"]
+    for extra, message in _train_cli_cases(tmp_path):
+        with pytest.raises(SystemExit) as exit_info:
+            train_cli.main([*base, *extra])
+        assert exit_info.value.code == 2, extra
+        error = capsys.readouterr().err
+        assert re.search(message, error), (extra, error)
+        assert not (tmp_path / "out").exists()  # nothing written either

@@ -340,3 +340,24 @@ def test_evaluate_command_writes_a_report_and_never_overwrites_it(tmp_path, caps
     assert evaluate.main(argv) == 1  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
     assert report.read_bytes() == before
+
+
+def test_v2_acquisition_records_go_to_their_own_file_and_say_so(tmp_path):
+    assert benchmark.default_results("v1") == benchmark.DEFAULT_RESULTS
+    assert benchmark.default_results("v2").name == "results_v2.jsonl"
+    out = tmp_path / "results_v2.jsonl"
+    benchmark.run_benchmark(
+        out,
+        methods=["noisy"],
+        phantoms=[1],
+        count_levels=[50.0],
+        realizations=1,
+        progress=False,
+        acquisition="v2",
+    )
+    (record,) = load_records(out)
+    assert record["acquisition"] == "v2"
+    assert math.isfinite(record["nrmse"]) and math.isfinite(record["defect_ratio_ideal"])
+    with pytest.raises(ValueError, match="acquisition"):
+        benchmark.run_benchmark(out, methods=["noisy"], acquisition="v5", progress=False)
+    assert "--acquisition" in benchmark.build_parser().format_help()

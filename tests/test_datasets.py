@@ -313,3 +313,84 @@ def test_importing_datasets_does_not_import_tensorflow():
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert datasets.__all__
+
+
+# --- Training set v2: acquisition, per-phantom resume, the preset ---------------------
+
+V2_SMALL = {
+    **SMALL,
+    "count_levels": (12.5, 200.0),
+    "acquisition": "v2",
+    "defect_model": "segments",
+    "defect_probability": 1.0,
+}
+
+
+def test_v2_set_resumes_per_phantom_and_keeps_ideals_per_level(tmp_path, monkeypatch):
+    calls = []
+    simulate = datasets._simulate_phantom
+
+    def counting(**kwargs):
+        calls.append(kwargs["phantom_seed"])
+        return simulate(**kwargs)
+
+    monkeypatch.setattr(datasets, "_simulate_phantom", counting)
+    monkeypatch.setenv(datasets.CACHE_ENV_VARIABLE, str(tmp_path))
+    first = build_training_set(**{**V2_SMALL, "n_phantoms": 2, "validation_fraction": 0.5})
+    assert first.path.parent == tmp_path / "training"  # the environment's cache root
+    assert len(calls) == 2
+    assert first.manifest["acquisition"]["name"] == "v2"
+    levels = first.reference.level_images
+    assert levels.shape[:2] == (2, 2)
+    # The reference image is the level nearest 100 % (here 12.5 %), and levels differ.
+    np.testing.assert_array_equal(first.reference.images, levels[:, 0])
+    assert not np.allclose(levels[:, 0], levels[:, 1])
+    # An interrupted build of a larger set: its first phantoms are reloaded, not simulated.
+    bigger = build_training_set(**V2_SMALL)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(bigger.noise2noise.images[:2], first.noise2noise.images)
+    assert bigger.count_split is not None and bigger.count_split.images.shape[2] == 2
+    # The v1 set's parameters (its cache key) do not mention the new options.
+    v1 = build_training_set(**{**SMALL, "n_phantoms": 2, "validation_fraction": 0.5})
+    assert "acquisition" not in v1.manifest["parameters"]
+    assert v1.reference.level_images is None
+
+
+def test_v2_acquisition_changes_the_noisy_images_not_the_phantoms(tmp_path):
+    options = {**V2_SMALL, "n_phantoms": 2, "validation_fraction": 0.5, "cache_dir": None}
+    v2 = build_training_set(**options)
+    v1 = build_training_set(**{**options, "acquisition": "v1"})
+    assert v1.manifest["phantoms"] == v2.manifest["phantoms"]
+    assert not np.allclose(v1.noise2noise.images, v2.noise2noise.images)
+    with pytest.raises(ValueError, match="acquisition"):
+        build_training_set(**{**options, "acquisition": "v7"})
+    with pytest.raises(ValueError, match="defect_model"):
+        build_training_set(**{**options, "defect_model": "random"})
+
+
+def test_the_v2_preset_has_enough_defects_anywhere_and_no_held_out_patient():
+    from spect_tutorial.phantom import random_phantom
+    from spect_tutorial.protocol import EVALUATION_PHANTOMS, check_disjoint_from_evaluation
+
+    preset = datasets.TRAINING_SET_V2
+    assert preset["n_phantoms"] >= 96 and preset["acquisition"] == "v2"
+    assert tuple(preset["count_levels"]) == (12.5, 25.0, 50.0, 100.0, 200.0)
+    seeds = training_seeds(preset["seed"], preset["n_phantoms"])["phantom"]
+    check_disjoint_from_evaluation(seeds)
+    assert not {entry.seed for entry in EVALUATION_PHANTOMS} & set(seeds)
+    # The draws do not depend on the grid: count the defects on a tiny one.
+    defects = [
+        random_phantom(
+            seed=seed,
+            shape=(8, 8, 8),
+            voxel_size_mm=51.2,
+            defect_probability=preset["defect_probability"],
+            defect_model=preset["defect_model"],
+        ).parameters["defect"]
+        for seed in seeds
+    ]
+    drawn = [defect for defect in defects if defect]
+    assert len(drawn) >= 0.6 * len(seeds)
+    assert any("transmurality" in defect for defect in drawn)
+    covered = set().union(*(defect["segments"] for defect in drawn))
+    assert covered == set(range(1, 18))

@@ -85,3 +85,33 @@ def test_seeded_construction_gives_identical_weights():
 def test_bad_arguments_raise_value_error(arguments, message):
     with pytest.raises(ValueError, match=message):
         win5rb(**arguments)
+
+
+def test_the_2_5d_variant_takes_adjacent_slices_and_denoises_the_centre_one(tmp_path):
+    from spect_tutorial.model import adjacent_slices
+
+    model = win5rb(filters=8, kernel_size=3, depth=3, channels=3, seed=0)
+    assert model.input_shape == (None, None, None, 3)
+    assert model.output_shape == (None, None, None, 1)
+    stack = np.random.default_rng(0).gamma(4.0, 0.25, (5, 16, 16)).astype(np.float32)
+    inputs = adjacent_slices(stack, 3)
+    assert inputs.shape == (5, 16, 16, 3)
+    np.testing.assert_array_equal(inputs[..., 1], stack)
+    np.testing.assert_array_equal(inputs[0, ..., 0], stack[0])  # edge slice repeated
+    np.testing.assert_array_equal(inputs[2, ..., 2], stack[3])
+    # Untrained (zero-initialised last scale): the identity on the centre slice.
+    output = np.asarray(model(inputs, training=False))[..., 0]
+    np.testing.assert_allclose(output, stack, atol=1e-6)
+    # Only the first convolution differs from the 2D network, and it saves and loads.
+    flat = win5rb(filters=8, kernel_size=3, depth=3, seed=0)
+    shapes = [tuple(w.shape) for w in model.weights]
+    assert shapes[0] == (3, 3, 3, 8) and shapes[1:] == [tuple(w.shape) for w in flat.weights][1:]
+    path = tmp_path / "net.weights.h5"
+    model.save_weights(path)
+    again = win5rb(filters=8, kernel_size=3, depth=3, channels=3, seed=1)
+    again.load_weights(path)
+    np.testing.assert_array_equal(np.asarray(again(inputs)), np.asarray(model(inputs)))
+    with pytest.raises(ValueError, match="channels must be odd"):
+        win5rb(filters=8, channels=2)
+    with pytest.raises(ValueError, match="k must be odd"):
+        adjacent_slices(stack, 4)

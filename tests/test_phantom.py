@@ -296,3 +296,82 @@ def test_random_phantoms_keep_the_liver_out_of_the_heart():
         in_wall = shapes["myocardium"].contains(x, y, z)
         assert in_wall.sum() > 1000
         assert not np.any(in_wall & shapes["liver"].contains(x, y, z)), seed
+
+
+# --- Defects anywhere on the 17-segment map (training set v2) ------------------------
+
+
+def test_segment_neighbours_are_symmetric_and_connect_the_map():
+    from spect_tutorial.phantom import segment_neighbours
+
+    neighbours = segment_neighbours()
+    assert sorted(neighbours) == list(range(1, 18))
+    for segment, touching in neighbours.items():
+        assert segment not in touching
+        for other in touching:
+            assert segment in neighbours[other]
+    assert neighbours[17] == (13, 14, 15, 16)
+    assert set(neighbours[1]) == {2, 6, 7}  # basal anterior: ring neighbours and mid anterior
+    seen, frontier = {1}, [1]
+    while frontier:
+        for other in neighbours[frontier.pop()]:
+            if other not in seen:
+                seen.add(other)
+                frontier.append(other)
+    assert seen == set(range(1, 18))
+
+
+def test_random_defects_cover_the_map_with_contiguous_regions():
+    from spect_tutorial.phantom import random_defect, segment_neighbours
+
+    neighbours = segment_neighbours()
+    rng = np.random.default_rng(0)
+    defects = [random_defect(rng) for _ in range(400)]
+    sizes = [len(defect.segments) for defect in defects]
+    assert min(sizes) == 1 and max(sizes) == 5
+    assert set().union(*(defect.segments for defect in defects)) == set(range(1, 18))
+    severities = np.array([defect.severity for defect in defects])
+    assert severities.min() >= 0.1 and severities.max() <= 0.7
+    assert severities.min() < 0.15 and severities.max() > 0.65
+    partial = [defect.transmurality for defect in defects if defect.transmurality < 1]
+    assert 0.15 < len(partial) / len(defects) < 0.35
+    assert min(partial) >= 0.4 and max(partial) <= 0.7
+    for defect in defects:  # every region is connected
+        region = set(defect.segments)
+        seen, frontier = {defect.segments[0]}, [defect.segments[0]]
+        while frontier:
+            for other in neighbours[frontier.pop()]:
+                if other in region and other not in seen:
+                    seen.add(other)
+                    frontier.append(other)
+        assert seen == region
+
+
+def test_a_subendocardial_defect_is_the_inner_part_of_the_transmural_one():
+    full = make_phantom(
+        shape=(64, 64, 64), voxel_size_mm=3.2, defect=Defect(segments=(5, 6, 11, 12))
+    )
+    inner = make_phantom(
+        shape=(64, 64, 64),
+        voxel_size_mm=3.2,
+        defect=Defect(segments=(5, 6, 11, 12), transmurality=0.5),
+    )
+    assert inner.masks["defect"].sum() > 0
+    assert np.all(full.masks["defect"][inner.masks["defect"]])
+    ratio = inner.masks["defect"].sum() / full.masks["defect"].sum()
+    assert 0.3 < ratio < 0.7
+    assert inner.parameters["defect"]["transmurality"] == 0.5
+    assert "transmurality" not in full.parameters["defect"]  # older records unchanged
+    with pytest.raises(ValueError, match="transmurality"):
+        Defect(segments=(1,), transmurality=0.0)
+
+
+def test_the_segment_defect_model_keeps_the_anatomy_and_the_default_is_unchanged():
+    kwargs = {"seed": 11, "shape": (32, 32, 32), "voxel_size_mm": 12.8}
+    territories = random_phantom(defect_probability=1.0, **kwargs)
+    segments = random_phantom(defect_probability=1.0, defect_model="segments", **kwargs)
+    default = random_phantom(defect_probability=1.0, **kwargs)
+    assert territories.parameters["anatomy"] == segments.parameters["anatomy"]
+    np.testing.assert_array_equal(territories.activity, default.activity)
+    with pytest.raises(ValueError, match="defect_model"):
+        random_phantom(defect_model="anywhere", **kwargs)

@@ -157,3 +157,74 @@ def test_filter_explorer_moves_as_taught(phantom):
     assert len(figure.axes) == 2 * 2 + 1
     with pytest.raises(ValueError, match="max_fwhm_mm"):
         FilterExplorer(studies, max_fwhm_mm=-1.0)
+
+
+def test_estimated_scatter_correction_uses_the_measured_counts_only(phantom):
+    kwargs = {"count_level": 100.0, "scatter_to_primary": 0.3}
+    clean = _study(phantom, count_level=100.0)
+    estimated = _study(phantom, scatter_correction="estimated", **kwargs)
+    oracle = _study(phantom, scatter_correction="true", **kwargs)
+    uncorrected = _study(phantom, scatter_correction="none", **kwargs)
+    assert uncorrected.additive is None and estimated.scatter_correction == "estimated"
+    # One estimate per realization, from its own noisy counts: not the true scatter.
+    assert estimated.additive.shape == estimated.projections.shape
+    assert not np.allclose(estimated.additive[0], estimated.additive[1])
+    assert not np.allclose(estimated.additive[0], estimated.scatter)
+    assert estimated.additive.sum() == pytest.approx(2 * estimated.scatter.sum(), rel=0.05)
+    region = clean.evaluation_mask
+    error = {
+        name: nrmse(study.ideal, clean.ideal, region)
+        for name, study in (("estimated", estimated), ("none", uncorrected), ("true", oracle))
+    }
+    assert error["estimated"] < 0.5 * error["none"]
+    assert error["true"] < error["none"]
+    # The same seed draws the same noise whatever the correction.
+    np.testing.assert_array_equal(estimated.projections, oracle.projections)
+
+
+def test_with_an_additive_term_the_ideal_image_is_computed_per_count_level(phantom):
+    kwargs = {"scatter_to_primary": 0.3, "scatter_correction": "estimated"}
+    low = _study(phantom, count_level=12.5, **kwargs)
+    high = _study(phantom, count_level=200.0, **kwargs)
+    region = low.evaluation_mask
+    # Not scale-equivariant: the ideal images differ (measured: about 1 %) ...
+    assert nrmse(low.ideal, high.ideal, region) > 1e-3
+    # ... but both are the same object in the same units.
+    assert nrmse(low.ideal, high.ideal, region) < 0.05
+    # Without an additive term one ideal image serves every level.
+    plain = {"scatter_to_primary": 0.3, "scatter_correction": "none"}
+    np.testing.assert_allclose(
+        _study(phantom, count_level=12.5, **plain).ideal,
+        _study(phantom, count_level=200.0, **plain).ideal,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_default_correction_is_unchanged_and_named_acquisitions(phantom):
+    from spect_tutorial.study import (
+        ACQUISITION_V1,
+        ACQUISITION_V2,
+        AcquisitionSettings,
+        acquisition_settings,
+    )
+
+    default = _study(phantom, count_level=50.0, scatter_to_primary=0.3)
+    oracle = _study(phantom, count_level=50.0, scatter_to_primary=0.3, scatter_correction="true")
+    np.testing.assert_array_equal(default.recons, oracle.recons)
+    assert default.scatter_correction == "true"
+    v1 = _study(phantom, count_level=50.0, **ACQUISITION_V1.study_kwargs())
+    np.testing.assert_array_equal(v1.recons, _study(phantom, count_level=50.0).recons)
+    assert ACQUISITION_V2.scatter_to_primary == 0.3
+    assert ACQUISITION_V2.scatter_correction == "estimated"
+    assert acquisition_settings("v2") is ACQUISITION_V2
+    with pytest.raises(ValueError, match="acquisition"):
+        acquisition_settings("v3")
+    with pytest.raises(ValueError, match="scatter_correction"):
+        AcquisitionSettings("v9", scatter_correction="perfect")
+    with pytest.raises(ValueError, match="scatter_to_primary"):
+        AcquisitionSettings("v9", scatter_to_primary=1.5)
+    with pytest.raises(ValueError, match="scatter_correction"):
+        _study(phantom, scatter_to_primary=0.3, scatter_correction="oracle")
+    with pytest.raises(ValueError, match="correct_scatter"):
+        _study(phantom, scatter_to_primary=0.3, correct_scatter="yes")

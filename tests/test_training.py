@@ -187,16 +187,20 @@ class _Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt("killed")
 
 
+def _tiny_run(data, folder, config=TINY, callbacks=()):
+    return train_noise2noise(
+        data.noise2noise,
+        model=TINY_MODEL,
+        config=config,
+        work_dir=folder,
+        callbacks=callbacks,
+        verbose=False,
+    )
+
+
 def test_same_seed_same_weights_and_resuming_matches_an_uninterrupted_run(data, tmp_path):
     def run(work_dir, config=TINY, callbacks=()):
-        return train_noise2noise(
-            data.noise2noise,
-            model=TINY_MODEL,
-            config=config,
-            work_dir=tmp_path / work_dir,
-            callbacks=callbacks,
-            verbose=False,
-        )
+        return _tiny_run(data, tmp_path / work_dir, config, callbacks)
 
     uninterrupted = _weights(run("a").model)
     _assert_same_weights(_weights(run("b").model), uninterrupted)
@@ -229,9 +233,11 @@ def test_early_stopping_restores_the_best_epoch_and_stays_stopped(data, tmp_path
 
     result = run()
     assert result.stopped_early and result.epochs_completed == 2 and result.best_epoch == 1
-    with np.load(tmp_path / "checkpoints" / "epoch-0001" / "weights.npz") as saved:
-        best = [saved[key] for key in sorted(saved.files)]
-    _assert_same_weights(_weights(result.model), best)
+    best_model = win5rb(**TINY_MODEL)
+    best_model.compile(optimizer=keras.optimizers.Adam(), loss="mean_squared_error")
+    best_model.optimizer.build(best_model.trainable_variables)
+    best_model.load_weights(tmp_path / "checkpoints" / "epoch-0001.weights.h5")
+    _assert_same_weights(_weights(result.model), _weights(best_model))
     again = run()
     assert again.epochs_completed == 2 and again.resumed_from_epoch == 2
 
@@ -365,3 +371,98 @@ def test_cli_trains_writes_a_manifest_and_refuses_to_overwrite(tmp_path, monkeyp
         train_cli.main(_cli_arguments(out, tmp_path / "work3", "--overwrite", "--seed", "1")) == 0
     )
     assert json.loads((out / "tiny.json").read_text())["training"]["config"]["seed"] == 1
+
+
+def test_keras_callbacks_state_survives_a_kill_early_stopping_and_lr_schedule(data, tmp_path):
+    # min_delta so large that no epoch after the first improves: the rate halves after
+    # every epoch without improvement and early stopping ends epoch 3.
+    config = replace(TINY, epochs=6, patience=2, lr_patience=1, min_delta=1e9)
+
+    def run(work_dir, callbacks=()):
+        return _tiny_run(data, tmp_path / work_dir, config, callbacks)
+
+    whole = run("whole")
+    assert whole.stopped_early and whole.epochs_completed == 3 and whole.best_epoch == 1
+    rates = [row["learning_rate"] for row in whole.history]
+    assert rates == pytest.approx([3e-4, 3e-4, 1.5e-4])  # each epoch's own rate
+    with pytest.raises(KeyboardInterrupt):
+        run("killed", callbacks=[_Kill(epoch=2, step=1)])
+    resumed = run("killed")
+    assert resumed.resumed_from_epoch == 2
+    assert resumed.stopped_early and resumed.epochs_completed == 3 and resumed.best_epoch == 1
+    assert [row["learning_rate"] for row in resumed.history] == pytest.approx(rates)
+    assert [row["val_loss"] for row in resumed.history] == pytest.approx(
+        [row["val_loss"] for row in whole.history], rel=1e-6
+    )
+    # Keras's own backup is what resumes (BackupAndRestore), kept after the end.
+    assert (tmp_path / "killed" / "backup" / "latest.weights.h5").is_file()
+
+
+def test_start_from_weights_and_mixed_bfloat16_are_recorded(data, tmp_path):
+    start = win5rb(**TINY_MODEL, seed=9)
+    path = tmp_path / "start.weights.h5"
+    start.save_weights(path)
+    config = replace(TINY, epochs=1, dtype_policy="mixed_bfloat16")
+    result = training.train_pairs(
+        training.PairSource.noise2noise(data.noise2noise),
+        model=TINY_MODEL,
+        config=config,
+        work_dir=tmp_path / "run",
+        initial_weights=path,
+        verbose=False,
+    )
+    summary = result.summary()
+    assert summary["dtype_policy"] == "mixed_bfloat16"
+    assert summary["initial_weights"]["sha256"] == training._file_sha256(path)
+    assert all(weight.dtype == "float32" for weight in result.model.weights)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    with pytest.raises(ValueError, match="dtype_policy"):
+        TrainingConfig(dtype_policy="int8")
+    with pytest.raises(ValueError, match="lr_factor"):
+        TrainingConfig(lr_factor=1.0)
+    with pytest.raises(ValueError, match="initial_weights"):
+        training.train_pairs(
+            training.PairSource.noise2noise(data.noise2noise),
+            model=TINY_MODEL,
+            config=config,
+            work_dir=tmp_path / "other",
+            initial_weights=tmp_path / "missing.weights.h5",
+        )
+    with pytest.raises(ValueError, match="reference"):
+        training.PairSource(data.noise2noise, "supervised")
+
+
+def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypatch):
+    data = synthetic_training_set(n_phantoms=4, realizations=2, n_slices=3)
+    monkeypatch.setattr("spect_tutorial.datasets.build_training_set", lambda **kwargs: data)
+    out = tmp_path / "weights"
+    assert train_cli.main(_cli_arguments(out, tmp_path / "work")) == 0
+    first = json.loads((out / "tiny.json").read_text())
+    curve = tmp_path / "curve.json"
+    arguments = _cli_arguments(out, tmp_path / "work2", "--epochs", "2", "--name", "tiny2")
+    arguments += ["--initial-weights", str(out / "tiny.weights.h5"), "--curve", str(curve)]
+    arguments += ["--dtype-policy", "mixed_bfloat16", "--lr-patience", "1", "--plateau", "0.5"]
+    assert train_cli.main(arguments) == 0
+    manifest = json.loads((out / "tiny2.json").read_text())
+    lineage = manifest["lineage"]
+    assert lineage["initial_manifest"] == "tiny.json"
+    assert lineage["initial_weights"]["sha256"] == first["weights_sha256"]
+    assert lineage["steps_before"] == first["budget"]["steps"] == 2
+    assert lineage["total_steps"] == 2 + manifest["budget"]["steps"]
+    assert manifest["dtype_policy"] == manifest["training"]["dtype_policy"] == "mixed_bfloat16"
+    rows = json.loads(curve.read_text())["rows"]
+    assert [row["epoch"] for row in rows] == [1, 2] and [row["steps"] for row in rows] == [2, 4]
+    assert all(0 < row["val_nrmse_ideal"] < 10 for row in rows)
+    assert [r["report_val_nrmse_ideal"] for r in manifest["learning_curve"]] == pytest.approx(
+        [row["val_nrmse_ideal"] for row in rows]
+    )
+
+
+def test_plateau_rule_compares_the_last_quarter():
+    config = TrainingConfig(plateau=0.01, plateau_min_epochs=8)
+    falling = [1.0 - 0.05 * epoch for epoch in range(8)]
+    assert not training._on_plateau(falling, config)
+    flat = [1.0, 0.8, 0.7, 0.65, 0.64, 0.639, 0.6385, 0.638]
+    assert training._on_plateau(flat, config)
+    assert not training._on_plateau(flat[:7], config)  # too early to judge
+    assert not training._on_plateau(flat, TrainingConfig())  # off by default
