@@ -724,6 +724,7 @@ def random_phantom(
     voxel_size_mm: float = _DEFAULT_VOXEL_SIZE_MM,
     defect_probability: float = 0.5,
     supersample: int = 4,
+    defect: Defect | None = None,
 ) -> Phantom:
     """Draw a phantom with random anatomy, uptake and (maybe) a defect.
 
@@ -740,6 +741,10 @@ def random_phantom(
         As for :func:`make_phantom`.
     defect_probability : float, optional
         Probability of a perfusion defect, in [0, 1].
+    defect : Defect, optional
+        Place this defect instead of drawing one (``defect_probability`` is then
+        not used). The anatomy and uptake are those of the same seed without it:
+        every random draw before the defect's is unchanged.
 
     Returns
     -------
@@ -761,6 +766,8 @@ def random_phantom(
         or (seed_value is not None and seed_value < 0)
     ):
         raise ValueError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
+    if defect is not None and not isinstance(defect, Defect):
+        raise ValueError(f"defect must be a Defect or None, got {type(defect).__name__}")
     rng = np.random.default_rng(seed)
 
     def draw(name: str) -> float:
@@ -791,8 +798,7 @@ def random_phantom(
         spine=draw("uptake_body"),
         rv_wall=draw("uptake_rv_wall"),
     )
-    defect = None
-    if rng.uniform() < defect_probability:
+    if defect is None and rng.uniform() < defect_probability:
         segments = _DEFECT_CHOICES[int(rng.integers(len(_DEFECT_CHOICES)))]
         defect = Defect(segments=segments, severity=draw("defect_severity"))
     phantom = make_phantom(
