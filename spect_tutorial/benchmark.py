@@ -814,27 +814,35 @@ def readme_table(summary: dict) -> str:
     )
 
 
-def update_readme(path: Path, table: str) -> None:
-    """Replace the README's benchmark block with ``table`` (atomic; markers required)."""
+def update_readme(
+    path: Path, table: str, *, start: str = _README_START, end: str = _README_END
+) -> None:
+    """Replace the README's block between ``start`` and ``end`` with ``table`` (atomic).
+
+    The markers default to the benchmark block's (``<!-- benchmark:start -->``,
+    ``<!-- benchmark:end -->``) and must both be present.
+    """
     from .io import write_file_atomically
 
     text = path.read_text(encoding="utf-8")
-    if _README_START not in text or _README_END not in text:
-        raise ValueError(
-            f"{path} has no benchmark block: add the lines {_README_START} and {_README_END}"
-        )
-    head, rest = text.split(_README_START, 1)
-    _, tail = rest.split(_README_END, 1)
-    new = f"{head}{_README_START}\n{table}{_README_END}{tail}"
+    if start not in text or end not in text:
+        name = start.removeprefix("<!-- ").split(":")[0]
+        raise ValueError(f"{path} has no {name} block: add the lines {start} and {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{table}{end}{tail}"
     write_file_atomically(path, lambda f: f.write(new.encode()), overwrite=True)
 
 
-def readme_block(path: str | os.PathLike[str]) -> str:
-    """The table currently between the README's benchmark markers."""
+def readme_block(
+    path: str | os.PathLike[str], *, start: str = _README_START, end: str = _README_END
+) -> str:
+    """The text currently between the README's markers (default: the benchmark block's)."""
     text = Path(path).read_text(encoding="utf-8")
-    if _README_START not in text or _README_END not in text:
-        raise ValueError(f"{path} has no benchmark block ({_README_START} ... {_README_END})")
-    return text.split(_README_START, 1)[1].split(_README_END, 1)[0].lstrip("\n")
+    if start not in text or end not in text:
+        name = start.removeprefix("<!-- ").split(":")[0]
+        raise ValueError(f"{path} has no {name} block ({start} ... {end})")
+    return text.split(start, 1)[1].split(end, 1)[0].lstrip("\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
