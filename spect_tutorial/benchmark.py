@@ -45,7 +45,10 @@ the protocol), ``seed``, ``realization``, ``defect``, ``nrmse``, ``psnr``,
 ``ssim``, ``cov``, ``noise_cov``, ``mean_ratio`` (mean over the myocardial
 region / the ideal image's: the bias of the mean), ``wall_mm``, ``wall_ideal_mm``,
 ``wall_true_mm``, ``defect_ratio``, ``defect_ratio_ideal`` (``null`` without a
-defect), ``fwhm_mm`` (optimal Gaussian only), ``simulate_s`` (simulation and
+defect), ``fwhm_mm`` (optimal Gaussian only), ``bm4d_sigma`` (BM4D only: the
+chosen noise level as a fraction of the noisy image's myocardial mean),
+``bm4d_evaluations`` and ``bm4d_box`` (the filtered ``(z, y, x)`` index ranges),
+``simulate_s`` (simulation and
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
 this volume), ``peak_rss_mb`` and ``package_version``.
 
