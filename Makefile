@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	fi
 	@echo "Installing spect_tutorial and its dependencies into $(VENV) (about a minute) ..."
 	@$(PIP) install --quiet --progress-bar off --upgrade pip
-	@$(PIP) install --quiet --progress-bar off -e '.[test]'
+	@$(PIP) install --quiet --progress-bar off -e '.[test,bm4d]'
 	@touch $@
 
 test: $(STAMP)

@@ -19,10 +19,20 @@ seed) and applies every method of :data:`METHODS` to the same noisy image:
 ``butterworth``                 order 5, 0.41 cycles/cm on the projections, then OSEM
 ``win5rb_n2n_paper``            the shipped WIN5-RB (Noise2Noise, 128 filters)
 ``win5rb_*_teaching``           64-filter models: Noise2Noise, count split, supervised
+``bm4d``                        BM4D with the NRMSE-optimal sigma (oracle), heart box
 ==============================  ===============================================
 
 A network whose weights are missing is skipped with a message (no record), so
-the command works before every model is trained.
+the command works before every model is trained; so is ``bm4d`` when the
+optional package is not installed (``pip install 'spect_tutorial[bm4d]'``).
+
+``--protocol territory`` runs the defect-safety patients of
+:data:`~spect_tutorial.protocol.TERRITORY_PHANTOMS` instead (one defect per
+coronary territory at 25 % and 50 % uptake loss) into
+``data/benchmark/territory.jsonl``; its records add ``territory`` and
+``severity``, and its table (:mod:`spect_tutorial.territory`) replaces the
+README's ``<!-- territory:start -->`` block. Count levels run in the order given
+(``--count-levels``), every patient at one level before the next.
 
 Records
 -------
@@ -35,7 +45,10 @@ the protocol), ``seed``, ``realization``, ``defect``, ``nrmse``, ``psnr``,
 ``ssim``, ``cov``, ``noise_cov``, ``mean_ratio`` (mean over the myocardial
 region / the ideal image's: the bias of the mean), ``wall_mm``, ``wall_ideal_mm``,
 ``wall_true_mm``, ``defect_ratio``, ``defect_ratio_ideal`` (``null`` without a
-defect), ``fwhm_mm`` (optimal Gaussian only), ``simulate_s`` (simulation and
+defect), ``fwhm_mm`` (optimal Gaussian only), ``bm4d_sigma`` (BM4D only: the
+chosen noise level as a fraction of the noisy image's myocardial mean),
+``bm4d_evaluations`` and ``bm4d_box`` (the filtered ``(z, y, x)`` index ranges),
+``simulate_s`` (simulation and
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
 this volume), ``peak_rss_mb`` and ``package_version``.
 
@@ -58,6 +71,7 @@ record is cut off and recomputed; any other file is refused and left as it is.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -82,26 +96,35 @@ from .metrics import (
     ssim,
 )
 from .noise import count_level_scale
+from .phantom import Phantom
 from .protocol import (
     EVALUATION_COUNT_LEVELS,
     EVALUATION_PHANTOMS,
     EVALUATION_REALIZATIONS,
+    TERRITORY_PHANTOMS,
     evaluation_phantom,
+    territory_phantom,
 )
 from .recon import osem
 from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
 from .thickness import phantom_base_apex_mm, wall_thickness
 
 __all__ = [
+    "BM4D_SIGMA_START",
     "BUTTERWORTH_CLINICAL",
     "DEFAULT_RESULTS",
+    "DEFAULT_TERRITORY_RESULTS",
     "METHODS",
+    "PROTOCOLS",
     "Method",
+    "bm4d_available",
     "build_parser",
     "default_results",
+    "heart_box_slices",
     "heart_slab",
     "main",
     "method_images",
+    "oracle_log_sweep",
     "run_benchmark",
     "write_summary",
 ]
@@ -112,6 +135,17 @@ BUTTERWORTH_CLINICAL = {"order": 5, "cutoff_cycles_per_cm": 0.41}
 #: Default results file (committed after a full run).
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "data" / "benchmark" / "results.jsonl"
 
+#: Records of the defect-safety patients (``--protocol territory``).
+DEFAULT_TERRITORY_RESULTS = DEFAULT_RESULTS.with_name("territory.jsonl")
+
+#: The patient sets the command can run: held-out patients, defect-safety patients.
+PROTOCOLS = ("heldout", "territory")
+
+#: First BM4D noise level of the oracle sweep at 100 % counts, as a fraction of the noisy
+#: image's mean over the evaluation region; at other count levels it scales as
+#: ``1 / sqrt(count level)`` like Poisson noise, and the sweep walks from there in steps
+#: of sqrt 2 (:func:`oracle_log_sweep`). Only the cost depends on it, not the optimum.
+BM4D_SIGMA_START = 0.1
 
 def default_results(acquisition: str = "v1") -> Path:
     """The results file of an acquisition: ``results.jsonl`` for v1, ``results_<name>.jsonl``."""
@@ -156,12 +190,16 @@ class Method:
         (relative activity units, the study's grid) and extra record fields.
     network : bool
         Needs trained weights (skipped when they are missing).
+    requires : str or None
+        An optional package the method imports (skipped, with a message, when
+        it is not installed).
     """
 
     name: str
     label: str
     apply: Callable[[_Context, int], tuple[np.ndarray, dict[str, Any]]] = field(repr=False)
     network: bool = False
+    requires: str | None = None
 
 
 def _noisy(context: _Context, k: int) -> tuple[np.ndarray, dict[str, Any]]:
@@ -209,6 +247,125 @@ def _network_method(name: str, label: str) -> Method:
     return Method(name, label, partial(_network, name), network=True)
 
 
+def bm4d_available() -> bool:
+    """Whether the optional ``bm4d`` package (``spect_tutorial[bm4d]``) is installed."""
+    return importlib.util.find_spec("bm4d") is not None
+
+
+def oracle_log_sweep(
+    loss: Callable[[float], float],
+    *,
+    start: float,
+    low: float,
+    high: float,
+    step: float = float(np.sqrt(2.0)),
+) -> tuple[float, dict[float, float]]:
+    """Minimise ``loss`` over a parameter on the log grid ``start * step**e``, walking downhill.
+
+    From ``start`` the parameter is multiplied by ``step`` while the loss falls,
+    then divided by it while the loss falls (within ``[low, high]``): for a
+    unimodal loss the result is the grid point with the lowest loss. A good
+    ``start`` costs three evaluations.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(value) -> float`` (e.g. the NRMSE against the ideal image).
+    start, low, high : float
+        First value and the limits of the search, ``0 < low <= start <= high``.
+    step : float, optional
+        Grid factor, > 1 (default sqrt 2).
+
+    Returns
+    -------
+    best : float
+        The value with the lowest loss among those tried.
+    tried : dict of float to float
+        Every value tried and its loss, in the order tried.
+
+    Examples
+    --------
+    >>> best, tried = oracle_log_sweep(lambda v: (np.log2(v) - 1.4) ** 2,
+    ...                                start=1.0, low=0.1, high=100.0)
+    >>> round(best, 3), len(tried)
+    (2.828, 5)
+    """
+    if not (0 < low <= start <= high and np.isfinite(high)):
+        raise ValueError(
+            f"need 0 < low <= start <= high (finite), got low={low!r}, start={start!r}, "
+            f"high={high!r}"
+        )
+    if not (np.isfinite(step) and step > 1):
+        raise ValueError(f"step must be a finite factor > 1, got {step!r}")
+    losses: dict[int, float] = {}
+
+    def value_of(exponent: int) -> float:
+        if exponent not in losses:
+            losses[exponent] = float(loss(start * step**exponent))
+        return losses[exponent]
+
+    best = 0
+    for direction in (1, -1):
+        while low <= start * step ** (best + direction) <= high and value_of(
+            best + direction
+        ) < value_of(best):
+            best += direction
+    return start * step**best, {start * step**e: value for e, value in losses.items()}
+
+
+def heart_box_slices(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tuple[slice, ...]:
+    """The ``(z, y, x)`` box holding ``mask`` plus ``margin`` voxels on every side.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(z, y, x)`` boolean mask (e.g. the evaluation region), not empty.
+    margin : int, optional
+        Extra voxels on each side (default 4 = 25.6 mm at 6.4 mm), clipped to the volume.
+
+    Returns
+    -------
+    tuple of slice
+        The z range is :func:`heart_slab`'s.
+    """
+    start, stop = heart_slab(mask, margin)
+    mask = np.asarray(mask, dtype=bool)
+    box = [slice(start, stop)]
+    for axis, size in ((1, mask.shape[1]), (2, mask.shape[2])):
+        other = tuple(a for a in range(3) if a != axis)
+        where = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(0, int(where[0]) - margin), min(size, int(where[-1]) + 1 + margin)))
+    return tuple(box)
+
+
+def _bm4d(context: _Context, k: int) -> tuple[np.ndarray, dict[str, Any]]:
+    import bm4d
+
+    study = context.study
+    region = study.evaluation_mask
+    noisy = study.recons[k]
+    box = heart_box_slices(region)
+    crop = noisy[box].astype(np.float64)
+    scale = float(noisy[region].mean(dtype=np.float64))
+    if not scale > 0:
+        raise ValueError("bm4d: the noisy image's mean over the evaluation region must be > 0")
+    outputs: dict[float, np.ndarray] = {}
+
+    def loss(fraction: float) -> float:
+        image = noisy.copy()
+        image[box] = bm4d.bm4d(crop, fraction * scale).astype(np.float32)
+        outputs[fraction] = image
+        return float(nrmse(image, study.ideal, region))
+
+    start = BM4D_SIGMA_START * float(np.sqrt(100.0 / study.count_level))
+    best, tried = oracle_log_sweep(loss, start=start, low=0.01, high=4.0)
+    return outputs[best], {
+        "bm4d_sigma": round(best, 6),
+        "bm4d_evaluations": len(tried),
+        "bm4d_box": [[part.start, part.stop] for part in box],
+    }
+
+
 #: Every method, in table order.
 METHODS: dict[str, Method] = {
     method.name: method
@@ -222,6 +379,7 @@ METHODS: dict[str, Method] = {
         _network_method("win5rb_n2n_teaching", "WIN5-RB Noise2Noise (64)"),
         _network_method("win5rb_split_teaching", "WIN5-RB count split (64)"),
         _network_method("win5rb_supervised_teaching", "WIN5-RB supervised (64)"),
+        Method("bm4d", "BM4D, optimal sigma (oracle)", _bm4d, requires="bm4d"),
     )
 }
 
@@ -357,6 +515,16 @@ def _refuse_duplicates(values: Sequence[Any], name: str) -> None:
         raise ValueError(f"{name} must not repeat a value, got {repeated} more than once")
 
 
+def _known_ideal_metrics(path: Path) -> dict[int, dict[str, Any]]:
+    """The ideal image's values per patient in existing records (reused by new records)."""
+    from .results import load_records
+
+    if not path.exists():
+        return {}
+    fields = ("wall_ideal_mm", "wall_true_mm", "defect_ratio_ideal")
+    return {int(r["phantom"]): {name: r[name] for name in fields} for r in load_records(path)}
+
+
 def _check_methods(methods: Iterable[str] | None) -> list[Method]:
     if methods is None:
         return list(METHODS.values())
@@ -371,16 +539,23 @@ def _check_methods(methods: Iterable[str] | None) -> list[Method]:
     return chosen
 
 
-def _check_indices(phantoms: Iterable[int] | None) -> list[int]:
+def _protocol_entries(protocol: str) -> tuple[Any, ...]:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    return EVALUATION_PHANTOMS if protocol == "heldout" else TERRITORY_PHANTOMS
+
+
+def _check_indices(phantoms: Iterable[int] | None, protocol: str = "heldout") -> list[int]:
+    entries = _protocol_entries(protocol)
     if phantoms is None:
-        return list(range(len(EVALUATION_PHANTOMS)))
+        return list(range(len(entries)))
     indices = list(phantoms)
     for index in indices:
         if isinstance(index, bool) or not isinstance(index, int | np.integer):
             raise ValueError(f"phantoms must be protocol indices (int), got {index!r}")
-        if not 0 <= int(index) < len(EVALUATION_PHANTOMS):
+        if not 0 <= int(index) < len(entries):
             raise ValueError(
-                f"phantoms must be in 0..{len(EVALUATION_PHANTOMS) - 1} (the held-out "
+                f"phantoms must be in 0..{len(entries) - 1} (the {protocol} "
                 f"phantoms of spect_tutorial.protocol), got {index}"
             )
     _refuse_duplicates([int(index) for index in indices], "phantoms")
@@ -423,6 +598,17 @@ def check_method_names(
     return [method.name for method in chosen]
 
 
+def _protocol_patient(
+    protocol: str, index: int, shape: tuple[int, int, int]
+) -> tuple[Phantom, dict[str, Any]]:
+    """The phantom of patient ``index`` and the fields its records start with."""
+    entry = _protocol_entries(protocol)[index]
+    if protocol == "heldout":
+        return evaluation_phantom(index, shape=shape), {"defect": entry.defect}
+    fields = {"defect": True, "territory": entry.territory, "severity": entry.severity}
+    return territory_phantom(index, shape=shape), fields
+
+
 def _load_models(
     methods: list[Method], weights_dir: Path | None, log: Callable[[str], None]
 ) -> tuple[list[Method], dict[str, Any]]:
@@ -431,6 +617,12 @@ def _load_models(
     directory = resolve_weights_dir(weights_dir)
     available, models = [], {}
     for method in methods:
+        if method.requires is not None and importlib.util.find_spec(method.requires) is None:
+            log(
+                f"skipping {method.name}: the optional package {method.requires!r} is not "
+                f"installed (pip install 'spect_tutorial[{method.requires}]')"
+            )
+            continue
         if not method.network:
             available.append(method)
             continue
@@ -511,7 +703,7 @@ def method_images(
 
 
 def run_benchmark(
-    out: str | os.PathLike[str] = DEFAULT_RESULTS,
+    out: str | os.PathLike[str] | None = None,
     *,
     methods: Sequence[str] | None = None,
     phantoms: Sequence[int] | None = None,
@@ -521,6 +713,7 @@ def run_benchmark(
     phantom_shape: tuple[int, int, int] = (128, 128, 128),
     progress: bool = True,
     acquisition: str = "v1",
+    protocol: str = "heldout",
 ) -> Path:
     """Run (or resume) the benchmark, appending one record per result to ``out``.
 
@@ -528,15 +721,17 @@ def run_benchmark(
     ----------
     out : str or os.PathLike, optional
         JSON Lines file (created if missing; existing records are kept and
-        skipped). Default :data:`DEFAULT_RESULTS`.
+        skipped). Default :data:`DEFAULT_RESULTS` (held-out protocol) or
+        :data:`DEFAULT_TERRITORY_RESULTS` (territory protocol).
     methods : sequence of str, optional
         Names from :data:`METHODS` or any weights name; default all of
-        :data:`METHODS` (networks without weights are skipped).
+        :data:`METHODS` (networks without weights and methods whose optional
+        package is missing are skipped).
     phantoms : sequence of int, optional
-        Indices into :data:`~spect_tutorial.protocol.EVALUATION_PHANTOMS`
-        (default all).
+        Indices into the protocol's patients (default all).
     count_levels : sequence of float, optional
-        Count levels in percent (default the protocol's 12.5-200 %).
+        Count levels in percent (default the protocol's 12.5-200 %), run in
+        this order: every patient at one level before the next level.
     realizations : int, optional
         Noisy realizations per phantom and level (default 3, the protocol's).
     weights_dir : str or os.PathLike, optional
@@ -551,6 +746,9 @@ def run_benchmark(
         :data:`spect_tutorial.study.ACQUISITIONS`. Records of another
         acquisition than v1 carry its name; keep them in their own file
         (:func:`default_results`).
+    protocol : {"heldout", "territory"}, optional
+        :data:`~spect_tutorial.protocol.EVALUATION_PHANTOMS` (default) or the
+        defect-safety patients :data:`~spect_tutorial.protocol.TERRITORY_PHANTOMS`.
 
     Returns
     -------
@@ -558,9 +756,12 @@ def run_benchmark(
         ``out``.
     """
     settings = acquisition_settings(acquisition)
+    entries = _protocol_entries(protocol)
+    if out is None:
+        out = default_results(acquisition) if protocol == "heldout" else DEFAULT_TERRITORY_RESULTS
     out = Path(out)
     chosen = _check_methods(methods)
-    indices = _check_indices(phantoms)
+    indices = _check_indices(phantoms, protocol)
     if isinstance(realizations, bool) or not isinstance(realizations, int) or realizations < 1:
         raise ValueError(f"realizations must be an int >= 1, got {realizations!r}")
     if isinstance(count_levels, str) or not isinstance(count_levels, Iterable):
@@ -577,53 +778,55 @@ def run_benchmark(
     writer = _Writer(out)  # checks the file is ours and takes its lock before any work
     done = writer.done
     try:
+        # One set of ideal-image values per patient, as in the records already written
+        # (v1: the ideal image does not depend on the count level).
+        ideal_metrics_of: dict[Any, dict[str, Any]] = (
+            dict(_known_ideal_metrics(out)) if settings.name == "v1" else {}
+        )
         chosen, models = _load_models(
             chosen, None if weights_dir is None else Path(weights_dir), log
         )
         from . import __version__
 
-        for index in indices:
-            todo = [
-                (level, k, method)
-                for level in levels
-                for k in range(realizations)
-                for method in chosen
-                if (method.name, level, index, k) not in done
-            ]
-            if not todo:
-                continue
-            entry = EVALUATION_PHANTOMS[index]
-            phantom = evaluation_phantom(index, shape=phantom_shape)
-            base_apex = phantom_base_apex_mm(phantom)
-            true_wall = float(phantom.parameters["anatomy"]["wall_thickness_mm"])
-            ideal_metrics: dict[str, Any] | None = None
-            for level in levels:
-                if not any(item[0] == level for item in todo):
+        for level in levels:
+            for index in indices:
+                todo = [
+                    (k, method)
+                    for k in range(realizations)
+                    for method in chosen
+                    if (method.name, level, index, k) not in done
+                ]
+                if not todo:
                     continue
+                seed = entries[index].seed
                 level_started = time.perf_counter()
+                phantom, patient = _protocol_patient(protocol, index, phantom_shape)
+                base_apex = phantom_base_apex_mm(phantom)
+                true_wall = float(phantom.parameters["anatomy"]["wall_thickness_mm"])
+                started = time.perf_counter()
                 study = simulate_study(
                     phantom,
                     count_level=level,
                     n_realizations=realizations,
-                    seed=entry.seed,
+                    seed=seed,
                     **settings.study_kwargs(),
                 )
-                simulate_s = (time.perf_counter() - level_started) / realizations
+                simulate_s = (time.perf_counter() - started) / realizations
+                del phantom
                 region = study.evaluation_mask
                 normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-
-                if ideal_metrics is None or study.additive is not None:
-                    # With an additive scatter term the ideal image differs per level.
+                # With an additive scatter term the ideal image differs per level.
+                ideal_key = index if study.additive is None else (index, level)
+                if ideal_key not in ideal_metrics_of:
                     ideal = _wall_and_defect(study.ideal, study, base_apex)
-                    ideal_metrics = {
+                    ideal_metrics_of[ideal_key] = {
                         "wall_ideal_mm": ideal["wall_mm"],
                         "wall_true_mm": true_wall,
                         "defect_ratio_ideal": ideal["defect_ratio"],
                     }
+                ideal_metrics = ideal_metrics_of[ideal_key]
                 context = _Context(study, models, heart_slab(region))
-                for level_, k, method in todo:
-                    if level_ != level:
-                        continue
+                for k, method in todo:
                     started = time.perf_counter()
                     image, extra = method.apply(context, k)
                     method_s = time.perf_counter() - started
@@ -631,9 +834,9 @@ def run_benchmark(
                         "method": method.name,
                         "count_level": level,
                         "phantom": index,
-                        "seed": entry.seed,
+                        "seed": seed,
                         "realization": k,
-                        "defect": entry.defect,
+                        **patient,
                         "nrmse": float(nrmse(image, study.ideal, region)),
                         "psnr": float(psnr(image, study.ideal, region=region)),
                         "ssim": float(ssim(image, study.ideal, region=region)),
@@ -657,9 +860,8 @@ def run_benchmark(
                         record["acquisition"] = settings.name
                     writer.write(record)
                 log(
-                    f"phantom {index} (seed {entry.seed}, defect {entry.defect}) at "
-                    f"{level:g} %: {sum(item[0] == level for item in todo)} results in "
-                    f"{time.perf_counter() - level_started:.1f} s"
+                    f"{protocol} phantom {index} (seed {seed}, {patient}) at {level:g} %: "
+                    f"{len(todo)} results in {time.perf_counter() - level_started:.1f} s"
                 )
     finally:
         writer.close()
@@ -784,27 +986,35 @@ def readme_table(summary: dict) -> str:
     )
 
 
-def update_readme(path: Path, table: str) -> None:
-    """Replace the README's benchmark block with ``table`` (atomic; markers required)."""
+def update_readme(
+    path: Path, table: str, *, start: str = _README_START, end: str = _README_END
+) -> None:
+    """Replace the README's block between ``start`` and ``end`` with ``table`` (atomic).
+
+    The markers default to the benchmark block's (``<!-- benchmark:start -->``,
+    ``<!-- benchmark:end -->``) and must both be present.
+    """
     from .io import write_file_atomically
 
     text = path.read_text(encoding="utf-8")
-    if _README_START not in text or _README_END not in text:
-        raise ValueError(
-            f"{path} has no benchmark block: add the lines {_README_START} and {_README_END}"
-        )
-    head, rest = text.split(_README_START, 1)
-    _, tail = rest.split(_README_END, 1)
-    new = f"{head}{_README_START}\n{table}{_README_END}{tail}"
+    if start not in text or end not in text:
+        name = start.removeprefix("<!-- ").split(":")[0]
+        raise ValueError(f"{path} has no {name} block: add the lines {start} and {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{table}{end}{tail}"
     write_file_atomically(path, lambda f: f.write(new.encode()), overwrite=True)
 
 
-def readme_block(path: str | os.PathLike[str]) -> str:
-    """The table currently between the README's benchmark markers."""
+def readme_block(
+    path: str | os.PathLike[str], *, start: str = _README_START, end: str = _README_END
+) -> str:
+    """The text currently between the README's markers (default: the benchmark block's)."""
     text = Path(path).read_text(encoding="utf-8")
-    if _README_START not in text or _README_END not in text:
-        raise ValueError(f"{path} has no benchmark block ({_README_START} ... {_README_END})")
-    return text.split(_README_START, 1)[1].split(_README_END, 1)[0].lstrip("\n")
+    if start not in text or end not in text:
+        name = start.removeprefix("<!-- ").split(":")[0]
+        raise ValueError(f"{path} has no {name} block ({start} ... {end})")
+    return text.split(start, 1)[1].split(end, 1)[0].lstrip("\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -815,10 +1025,18 @@ def build_parser() -> argparse.ArgumentParser:
         "appended to a JSON Lines file (resumable), then summarised.",
     )
     parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="heldout",
+        help="heldout: the 8 held-out patients (default); territory: the defect-safety "
+        "patients, one defect per coronary territory at two severities",
+    )
+    parser.add_argument(
         "--out",
         default=None,
-        help="JSON Lines results file (default data/benchmark/results.jsonl for v1, "
-        "results_<acquisition>.jsonl otherwise)",
+        help=f"JSON Lines results file (default {DEFAULT_RESULTS.name} for v1, "
+        f"results_<acquisition>.jsonl otherwise, or {DEFAULT_TERRITORY_RESULTS.name} with "
+        "--protocol territory, in data/benchmark)",
     )
     parser.add_argument(
         "--acquisition",
@@ -840,7 +1058,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--realizations", type=int, default=EVALUATION_REALIZATIONS)
     parser.add_argument("--weights-dir", help="folder of the networks' weights")
     parser.add_argument("--summary-only", action="store_true", help="only re-tabulate")
-    parser.add_argument("--readme", help="also refresh this README's benchmark block")
+    parser.add_argument(
+        "--readme", help="also refresh this README's benchmark (or territory) block"
+    )
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -849,7 +1069,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.out is None:
-        args.out = str(default_results(args.acquisition))
+        territory = args.protocol == "territory"
+        args.out = str(
+            DEFAULT_TERRITORY_RESULTS if territory else default_results(args.acquisition)
+        )
     try:  # every output is checked before any computation
         check_summary_targets(Path(args.out), readme=args.readme)
     except (ValueError, OSError) as error:
@@ -864,15 +1087,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             "weights_dir": args.weights_dir,
             "progress": not args.quiet,
             "acquisition": args.acquisition,
+            "protocol": args.protocol,
         }
         if args.quick:
-            options.update(phantoms=args.phantoms or [1], realizations=1)
+            first = 1 if args.protocol == "heldout" else 0
+            options.update(phantoms=args.phantoms or [first], realizations=1)
         try:
             run_benchmark(args.out, **options)
         except (ValueError, OSError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
     try:
+        if args.protocol == "territory":
+            from .territory import write_territory_summary
+
+            path = write_territory_summary(args.out, readme=args.readme)
+            if not args.quiet:
+                print(f"wrote {path}")
+            return 0
         path = write_summary(args.out, readme=args.readme)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

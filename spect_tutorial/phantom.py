@@ -853,6 +853,7 @@ def random_phantom(
     defect_probability: float = 0.5,
     supersample: int = 4,
     defect_model: str = "territories",
+    defect: Defect | None = None,
 ) -> Phantom:
     """Draw a phantom with random anatomy, uptake and (maybe) a defect.
 
@@ -876,6 +877,10 @@ def random_phantom(
     defect_model : {"territories", "segments"}, optional
         How the defect is drawn (see above). The anatomy and uptake draws come
         first, so both models give the same anatomy for a seed.
+    defect : Defect, optional
+        Place this defect instead of drawing one (``defect_probability`` and
+        ``defect_model`` are then not used). The anatomy and uptake are those of
+        the same seed without it: every random draw before the defect's is unchanged.
 
     Returns
     -------
@@ -899,6 +904,8 @@ def random_phantom(
         or (seed_value is not None and seed_value < 0)
     ):
         raise ValueError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
+    if defect is not None and not isinstance(defect, Defect):
+        raise ValueError(f"defect must be a Defect or None, got {type(defect).__name__}")
     rng = np.random.default_rng(seed)
 
     def draw(name: str) -> float:
@@ -929,8 +936,7 @@ def random_phantom(
         spine=draw("uptake_body"),
         rv_wall=draw("uptake_rv_wall"),
     )
-    defect = None
-    if rng.uniform() < defect_probability:
+    if defect is None and rng.uniform() < defect_probability:
         if defect_model == "segments":
             defect = random_defect(rng)
         else:

@@ -13,16 +13,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .noise import STANDARD_COUNT_LEVELS
-from .phantom import Phantom, random_phantom
+from .phantom import Defect, Phantom, random_phantom
 
 __all__ = [
     "EVALUATION_ACQUISITIONS",
     "EVALUATION_COUNT_LEVELS",
     "EVALUATION_PHANTOMS",
     "EVALUATION_REALIZATIONS",
+    "TERRITORIES",
+    "TERRITORY_PHANTOMS",
+    "TERRITORY_SEVERITIES",
     "EvaluationPhantom",
+    "TerritoryPhantom",
     "check_disjoint_from_evaluation",
     "evaluation_phantom",
+    "territory_phantom",
 ]
 
 
@@ -46,6 +51,56 @@ EVALUATION_PHANTOMS: tuple[EvaluationPhantom, ...] = (
     EvaluationPhantom(seed=7006, defect=True),
     EvaluationPhantom(seed=7007, defect=False),
     EvaluationPhantom(seed=7008, defect=True),
+)
+
+#: Coronary territories of the defect-safety protocol (science reference, section 9) as
+#: AHA 17-segment groups (:mod:`spect_tutorial.segments`; Cerqueira et al. 2002): each
+#: group lies inside one artery's usual territory (``segments.CORONARY_TERRITORIES``).
+TERRITORIES: dict[str, tuple[int, ...]] = {
+    "LAD anterior": (1, 7, 13),  # basal, mid and apical anterior
+    "LAD apical": (13, 14, 17),  # apical anterior, apical septal, apex
+    "LCx lateral": (5, 6, 11, 12),  # basal and mid inferolateral and anterolateral
+    "RCA inferior": (4, 10, 15),  # basal, mid and apical inferior
+    "RCA inferoseptal": (3, 9),  # basal and mid inferoseptal
+}
+
+#: Uptake lost in the defect (fraction of normal uptake) of the territory patients.
+TERRITORY_SEVERITIES: tuple[float, ...] = (0.25, 0.5)
+
+
+@dataclass(frozen=True)
+class TerritoryPhantom:
+    """One defect-safety patient: random anatomy (seed) with a defect in one territory.
+
+    Attributes
+    ----------
+    seed : int
+        Seed of :func:`random_phantom` (anatomy, uptake and noise).
+    territory : str
+        Key of :data:`TERRITORIES`.
+    severity : float
+        Fraction of the normal uptake lost in the defect (0.25 or 0.5).
+    """
+
+    seed: int
+    territory: str
+    severity: float
+
+
+#: The defect-safety patients (10: every territory at both severities), each with its own
+#: random anatomy. Kept apart from :data:`EVALUATION_PHANTOMS` (whose records stay as they
+#: are); disjoint from the held-out and from every training seed (a test checks).
+TERRITORY_PHANTOMS: tuple[TerritoryPhantom, ...] = (
+    TerritoryPhantom(seed=7101, territory="LAD anterior", severity=0.25),
+    TerritoryPhantom(seed=7102, territory="LAD anterior", severity=0.5),
+    TerritoryPhantom(seed=7103, territory="LAD apical", severity=0.25),
+    TerritoryPhantom(seed=7104, territory="LAD apical", severity=0.5),
+    TerritoryPhantom(seed=7105, territory="LCx lateral", severity=0.25),
+    TerritoryPhantom(seed=7106, territory="LCx lateral", severity=0.5),
+    TerritoryPhantom(seed=7107, territory="RCA inferior", severity=0.25),
+    TerritoryPhantom(seed=7108, territory="RCA inferior", severity=0.5),
+    TerritoryPhantom(seed=7109, territory="RCA inferoseptal", severity=0.25),
+    TerritoryPhantom(seed=7110, territory="RCA inferoseptal", severity=0.5),
 )
 
 #: Count levels of the evaluation, in percent.
@@ -97,6 +152,45 @@ def evaluation_phantom(
     )
 
 
+def territory_phantom(
+    index: int,
+    *,
+    shape: tuple[int, int, int] = (128, 128, 128),
+    voxel_size_mm: float = 3.2,
+) -> Phantom:
+    """Build defect-safety patient ``index`` (0-based) of :data:`TERRITORY_PHANTOMS`.
+
+    Parameters
+    ----------
+    index : int
+        Position in :data:`TERRITORY_PHANTOMS`.
+    shape, voxel_size_mm
+        Grid, as for :func:`~spect_tutorial.phantom.random_phantom`.
+
+    Returns
+    -------
+    Phantom
+        The random anatomy of the entry's seed with a defect covering the segments
+        of its territory at its severity; ``parameters["territory"]`` names it.
+    """
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"index must be an int, got {index!r}")
+    if not 0 <= index < len(TERRITORY_PHANTOMS):
+        raise ValueError(
+            f"index must be in 0..{len(TERRITORY_PHANTOMS) - 1} (the territory phantoms), "
+            f"got {index}"
+        )
+    entry = TERRITORY_PHANTOMS[index]
+    phantom = random_phantom(
+        seed=entry.seed,
+        shape=shape,
+        voxel_size_mm=voxel_size_mm,
+        defect=Defect(segments=TERRITORIES[entry.territory], severity=entry.severity),
+    )
+    phantom.parameters["territory"] = entry.territory
+    return phantom
+
+
 def check_disjoint_from_evaluation(phantom_seeds: Iterable[int]) -> None:
     """Refuse training phantom seeds that are also held-out evaluation seeds.
 
@@ -110,10 +204,11 @@ def check_disjoint_from_evaluation(phantom_seeds: Iterable[int]) -> None:
     ValueError
         Naming the seeds that would leak held-out patients into training.
     """
-    held_out = {entry.seed for entry in EVALUATION_PHANTOMS}
+    held_out = {entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS)}
     shared = sorted(held_out.intersection(int(seed) for seed in phantom_seeds))
     if shared:
         raise ValueError(
             f"training phantom seeds {shared} are held-out evaluation seeds "
-            "(spect_tutorial.protocol.EVALUATION_PHANTOMS); choose another training seed"
+            "(spect_tutorial.protocol.EVALUATION_PHANTOMS or TERRITORY_PHANTOMS); "
+            "choose another training seed"
         )

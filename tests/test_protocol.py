@@ -9,6 +9,9 @@ from spect_tutorial.protocol import (
     EVALUATION_COUNT_LEVELS,
     EVALUATION_PHANTOMS,
     EVALUATION_REALIZATIONS,
+    TERRITORIES,
+    TERRITORY_PHANTOMS,
+    TERRITORY_SEVERITIES,
     check_disjoint_from_evaluation,
     evaluation_phantom,
 )
@@ -22,8 +25,22 @@ def test_protocol_meets_the_science_reference():
     assert tuple(EVALUATION_COUNT_LEVELS) == (12.5, 25.0, 50.0, 100.0, 200.0)
 
 
+def test_territory_protocol_has_every_territory_at_both_severities_once():
+    assert set(TERRITORIES) == {
+        "LAD anterior", "LAD apical", "LCx lateral", "RCA inferior", "RCA inferoseptal"
+    }
+    assert TERRITORY_SEVERITIES == (0.25, 0.5)
+    combinations = [(entry.territory, entry.severity) for entry in TERRITORY_PHANTOMS]
+    assert sorted(combinations) == sorted(
+        (territory, severity) for territory in TERRITORIES for severity in TERRITORY_SEVERITIES
+    )
+    seeds = [entry.seed for entry in TERRITORY_PHANTOMS]
+    assert len(set(seeds)) == len(seeds), "every territory patient has its own anatomy"
+    assert set(seeds).isdisjoint(entry.seed for entry in EVALUATION_PHANTOMS)
+
+
 def test_evaluation_seeds_are_disjoint_from_every_training_seed():
-    held_out = {entry.seed for entry in EVALUATION_PHANTOMS}
+    held_out = {entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS)}
     for seed in range(100):
         seeds = training_seeds(seed, 500)
         for stream in ("phantom", "noise", "split"):
@@ -31,6 +48,8 @@ def test_evaluation_seeds_are_disjoint_from_every_training_seed():
         check_disjoint_from_evaluation(seeds["phantom"])
     with pytest.raises(ValueError, match="7002"):
         check_disjoint_from_evaluation([1, 7002])
+    with pytest.raises(ValueError, match="7105"):
+        check_disjoint_from_evaluation([7105, 3])
 
 
 def test_held_out_phantoms_have_a_defect_exactly_when_the_protocol_says():
