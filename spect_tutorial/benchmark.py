@@ -33,9 +33,11 @@ already present, so a killed run resumes where it stopped and finished records
 are never rewritten. Fields: ``method``, ``count_level``, ``phantom`` (index in
 the protocol), ``seed``, ``realization``, ``defect``, ``nrmse``, ``psnr``,
 ``ssim``, ``cov``, ``noise_cov``, ``mean_ratio`` (mean over the myocardial
-region / the ideal image's: the bias of the mean), ``wall_mm``, ``wall_ideal_mm``,
-``wall_true_mm``, ``defect_ratio``, ``defect_ratio_ideal`` (``null`` without a
-defect), ``fwhm_mm`` (optimal Gaussian only), ``simulate_s`` (simulation and
+region / the ideal image's: the bias of the mean), ``wall_mm``,
+``wall_ideal_mm``, ``wall_true_mm``, ``wall_failed`` (profile fits that
+failed, of 108; absent from records written before it existed: unknown),
+``defect_ratio``, ``defect_ratio_ideal`` (``null`` without a defect),
+``fwhm_mm`` (optimal Gaussian only), ``simulate_s`` (simulation and
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
 this volume), ``peak_rss_mb`` and ``package_version``.
 
@@ -101,6 +103,9 @@ BUTTERWORTH_CLINICAL = {"order": 5, "cutoff_cycles_per_cm": 0.41}
 
 #: Default results file (committed after a full run).
 DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "data" / "benchmark" / "results.jsonl"
+
+#: Radial profiles of one wall measurement (3 short-axis levels x 36 angles, section 8).
+WALL_PROFILES = 3 * 36
 
 #: Slices kept on each side of the myocardium when the network denoises the heart slab.
 SLAB_MARGIN_SLICES = 4
@@ -247,17 +252,30 @@ def _finite_or_none(value: Any) -> float | None:
 def _wall_and_defect(
     image: np.ndarray, study: Study, base_apex_mm: tuple[float, float]
 ) -> dict[str, float | None]:
-    """Wall thickness (mm) and, with a defect, the defect ratio of one image."""
-    wall = wall_thickness(
-        image, study.lv, voxel_size_mm=study.voxel_size_mm, base_apex_mm=base_apex_mm
-    )
+    """Wall thickness (mm), failed profile fits and, with a defect, the defect ratio.
+
+    A method cannot win on the wall by failing: ``wall_failed`` counts the
+    profiles (of :data:`WALL_PROFILES`) whose fit failed and were left out of
+    the median; when all fail, ``wall_mm`` is ``None``.
+    """
+    try:
+        wall = wall_thickness(
+            image, study.lv, voxel_size_mm=study.voxel_size_mm, base_apex_mm=base_apex_mm
+        )
+    except ValueError as error:
+        if "no radial profile" not in str(error):
+            raise
+        wall_mm, failed = None, WALL_PROFILES
+    else:
+        wall_mm, failed = _finite_or_none(wall.median_mm), int(wall.n_failed)
     ratio = None
     if study.defect_mask is not None:
         ratio = defect_ratio(
             image, defect_mask=study.defect_mask, myocardium_mask=study.myocardium_mask
         )
     return {
-        "wall_mm": _finite_or_none(wall.median_mm),
+        "wall_mm": wall_mm,
+        "wall_failed": failed,
         "defect_ratio": None if ratio is None else _finite_or_none(ratio),
     }
 
@@ -294,15 +312,24 @@ class _Writer:
         self._file.close()
 
 
-def _done_keys(path: Path) -> set[tuple[str, float, int, int]]:
+def _benchmark_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        record["method"],
+        float(record["count_level"]),
+        int(record["phantom"]),
+        int(record["realization"]),
+    )
+
+
+def _done_keys(
+    path: Path, key: Callable[[dict[str, Any]], tuple[Any, ...]] = _benchmark_key
+) -> set[tuple[Any, ...]]:
+    """Keys of the records already in ``path`` (``key(record)``; empty if no file)."""
     from .results import load_records
 
     if not path.exists():
         return set()
-    return {
-        (r["method"], float(r["count_level"]), int(r["phantom"]), int(r["realization"]))
-        for r in load_records(path)
-    }
+    return {key(r) for r in load_records(path)}
 
 
 def _check_methods(methods: Iterable[str] | None) -> list[Method]:
