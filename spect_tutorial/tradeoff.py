@@ -35,7 +35,9 @@ resumes where it stopped. Fields: ``method`` (family or point method name),
 ``family`` (``"point"`` for points), ``setting`` (FWHM in mm, cutoff in
 cycles/cm, iterations; ``null`` for points), ``count_level``, ``phantom``,
 ``seed``, ``realization``, ``defect``, ``nrmse``, ``noise_cov``
-(single-image, holds blur bias), ``ensemble_noise`` (section 9: voxel-wise
+(single-image, holds blur bias), ``peak_ratio`` (septal peak of the profile
+through the LV centre over the ideal image's, finding 3,
+:func:`~spect_tutorial.metrics.septal_peak_ratio`), ``ensemble_noise`` (section 9: voxel-wise
 standard deviation over the patient's realizations at this level and setting,
 ``ddof=1``, RMS over the normal myocardium / the ideal image's mean there; the
 same value in each of those records), ``n_realizations``, ``wall_mm``,
@@ -72,7 +74,13 @@ from .benchmark import (
     heart_slab,
 )
 from .filters import butterworth_filter, gaussian_filter_mm
-from .metrics import ensemble_noise, noise_coefficient_of_variation, normal_myocardium, nrmse
+from .metrics import (
+    ensemble_noise,
+    noise_coefficient_of_variation,
+    normal_myocardium,
+    nrmse,
+    septal_peak_ratio,
+)
 from .noise import count_level_scale
 from .protocol import EVALUATION_PHANTOMS, EVALUATION_REALIZATIONS, evaluation_phantom
 from .recon import osem
@@ -371,6 +379,9 @@ def run_tradeoff(
                                     noise_coefficient_of_variation(image, study.ideal, normal)
                                 ),
                                 "ensemble_noise": noise,
+                                "peak_ratio": septal_peak_ratio(
+                                    image, study.ideal, study.lv, voxel_size_mm=study.voxel_size_mm
+                                ),
                                 "n_realizations": realizations,
                                 **_wall_and_defect(image, study, base_apex),
                                 **extras[k],
@@ -411,6 +422,7 @@ def _register_quantities() -> None:
         defect_error=defect_ratio_error,
         nrmse=_field("nrmse"),
         wall_failed=_field("wall_failed"),
+        peak_ratio=_field("peak_ratio"),
     )
 
 
@@ -423,6 +435,7 @@ QUANTITY_LABELS = {
     "defect_error": "defect error (ratio - ideal's)",
     "nrmse": "NRMSE",
     "wall_failed": "failed wall fits (of 108)",
+    "peak_ratio": "septal peak / ideal's",
 }
 
 
