@@ -38,6 +38,7 @@ __all__ = [
     "derived",
     "estimate",
     "load_records",
+    "markdown_rows",
     "markdown_table",
     "matching_count_level",
     "paired_ratio",
@@ -415,12 +416,35 @@ def markdown_table(
     """
     labels = labels or {}
     header = ["method", "counts (%)", *(METRICS.get(metric, metric) for metric in metrics)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for method, by_level in summary.items():
         for level, entries in by_level.items():
             cells = [labels.get(method, method), f"{level:g}"]
             for metric in metrics:
                 value = entries.get(metric)
                 cells.append("–" if value is None else value.format(_DIGITS.get(metric, 1)))
-            lines.append("| " + " | ".join(cells) + " |")
+            rows.append(cells)
+    return markdown_rows(header, rows)
+
+
+def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table from a header and rows of cells (strings).
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    rows : iterable of sequence of str
+        One sequence of cells per row, as long as ``header``.
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cells in rows:
+        if len(cells) != len(header):
+            raise ValueError(f"rows: {len(cells)} cells for {len(header)} columns: {cells!r}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

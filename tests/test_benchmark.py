@@ -167,7 +167,7 @@ def test_summary_files_and_readme_block_are_generated_from_the_records(baseline_
     path = benchmark.write_summary(baseline_run, readme=str(readme))
     summary = json.loads(path.read_text(encoding="utf-8"))
     assert summary["records"] == 6
-    table = benchmark.readme_table(summarise(load_records(baseline_run)))
+    table = benchmark.readme_table(load_records(baseline_run))
     assert benchmark.readme_block(readme) == table
     assert (baseline_run.parent / "summary.md").read_text(encoding="utf-8") == table
     assert readme.read_text(encoding="utf-8").endswith("<!-- benchmark:end -->\n\nafter\n")
@@ -260,7 +260,8 @@ COMMITTED = benchmark.DEFAULT_RESULTS
 
 def test_committed_summary_and_readme_agree_with_the_committed_records():
     records = load_records(COMMITTED)
-    table = benchmark.readme_table(summarise(records))
+    tradeoff = COMMITTED.parent / "tradeoff.jsonl"
+    table = benchmark.readme_table(records, load_records(tradeoff) if tradeoff.exists() else None)
     assert benchmark.readme_block(REPOSITORY / "README.md") == table
     assert (COMMITTED.parent / "summary.md").read_text(encoding="utf-8") == table
     summary = json.loads((COMMITTED.parent / "summary.json").read_text(encoding="utf-8"))
