@@ -96,6 +96,8 @@ __all__ = [
     "CurvePoint",
     "Family",
     "build_parser",
+    "complete_patients",
+    "complete_records",
     "curve",
     "levels_covered",
     "main",
@@ -600,47 +602,54 @@ def curve(
     return sorted(points, key=lambda point: -np.inf if point.setting is None else point.setting)
 
 
-def levels_covered(
-    records: Iterable[Mapping[str, Any]], *, phantoms: int = len(EVALUATION_PHANTOMS)
-) -> dict[float, int]:
-    """Count levels of a trade-off file and how many patients each has complete.
+def complete_patients(records: Iterable[Mapping[str, Any]]) -> dict[float, list[int]]:
+    """Patients complete at each count level of a trade-off file.
 
     A patient is complete at a level when every (method, setting) found at that
-    level anywhere in the file has all its realizations for that patient.
+    level anywhere in the file has all its realizations for that patient (a
+    run stopped midway leaves the last patient incomplete).
 
     Parameters
     ----------
     records : iterable of mapping
         Trade-off records.
-    phantoms : int, optional
-        Unused upper bound, kept for the message (default the protocol's count).
 
     Returns
     -------
-    dict of float to int
-        Count level -> number of complete patients, ascending levels.
+    dict of float to list of int
+        Count level -> sorted complete patients, ascending levels.
     """
-    records = list(records)
     units: dict[float, set[tuple[str, Any]]] = defaultdict(set)
-    have: dict[tuple[float, int], dict[tuple[str, Any], set[int]]] = defaultdict(
-        lambda: defaultdict(set)
+    have: dict[float, dict[int, dict[tuple[str, Any], set[int]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(set))
     )
     expected: dict[float, int] = {}
     for record in records:
         level = float(record["count_level"])
         unit = (str(record["method"]), record.get("setting"))
         units[level].add(unit)
-        have[level, int(record["phantom"])][unit].add(int(record["realization"]))
+        have[level][int(record["phantom"])][unit].add(int(record["realization"]))
         expected[level] = max(expected.get(level, 0), int(record.get("n_realizations", 1)))
-    complete: dict[float, int] = {}
-    for level in sorted(units):
-        complete[level] = sum(
-            1
-            for (lvl, _), by_unit in have.items()
-            if lvl == level
-            and all(len(by_unit.get(unit, ())) >= expected[level] for unit in units[level])
+    return {
+        level: sorted(
+            patient
+            for patient, by_unit in have[level].items()
+            if all(len(by_unit.get(unit, ())) >= expected[level] for unit in units[level])
         )
-    return complete
+        for level in sorted(units)
+    }
+
+
+def levels_covered(records: Iterable[Mapping[str, Any]]) -> dict[float, int]:
+    """Count level -> number of complete patients (:func:`complete_patients`)."""
+    return {level: len(p) for level, p in complete_patients(records).items()}
+
+
+def complete_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Only the records of patients complete at their level (:func:`complete_patients`)."""
+    records = list(records)
+    complete = {(lvl, p) for lvl, ps in complete_patients(records).items() for p in ps}
+    return [r for r in records if (float(r["count_level"]), int(r["phantom"])) in complete]
 
 
 _STYLES = {

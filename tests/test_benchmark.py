@@ -130,6 +130,8 @@ def test_records_hold_every_field_finite(baseline_run):
         assert record["defect"] is True and record["seed"] == 7002
         assert 0.0 < record["defect_ratio_ideal"] < 1.0
         assert record["peak_rss_mb"] > 0 and record["simulate_s"] > 0
+        assert isinstance(record["wall_failed"], int)
+        assert 0 <= record["wall_failed"] <= benchmark.WALL_PROFILES, "failed fits are counted"
     by_method = {(r["method"], r["realization"]): r for r in records}
     for k in range(2):
         noisy, best = by_method["noisy", k], by_method["gaussian_optimal", k]
@@ -341,3 +343,20 @@ def test_evaluate_command_writes_a_report_and_never_overwrites_it(tmp_path, caps
     assert evaluate.main(argv) == 1  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
     assert report.read_bytes() == before
+
+
+def test_a_wall_that_cannot_be_measured_counts_every_profile_as_failed():
+    import types
+
+    from spect_tutorial.frame import LVGeometry
+
+    lv = LVGeometry(
+        center_mm=(0.0, 0.0, 0.0), long_axis=(0.0, 0.0, 1.0), septal_direction=(1.0, 0.0, 0.0)
+    )
+    study = types.SimpleNamespace(lv=lv, voxel_size_mm=6.4, defect_mask=None, myocardium_mask=None)
+    measured = benchmark._wall_and_defect(np.zeros((32, 32, 32), np.float32), study, (-35, 35))
+    assert measured == {
+        "wall_mm": None,
+        "wall_failed": benchmark.WALL_PROFILES,
+        "defect_ratio": None,
+    }
