@@ -602,31 +602,40 @@ def curve(
     return sorted(points, key=lambda point: -np.inf if point.setting is None else point.setting)
 
 
-def complete_patients(records: Iterable[Mapping[str, Any]]) -> dict[float, list[int]]:
+def complete_patients(
+    records: Iterable[Mapping[str, Any]],
+    families: Mapping[str, Sequence[float]] | None = None,
+) -> dict[float, list[int]]:
     """Patients complete at each count level of a trade-off file.
 
-    A patient is complete at a level when every (method, setting) found at that
-    level anywhere in the file has all its realizations for that patient (a
-    run stopped midway leaves the last patient incomplete).
+    A patient is complete at a level when every setting of ``families`` and
+    every (method, setting) found at that level anywhere in the file has all
+    its realizations for that patient (a run stopped midway leaves its last
+    patients incomplete).
 
     Parameters
     ----------
     records : iterable of mapping
         Trade-off records.
+    families : mapping of str to sequence of float, optional
+        The sweep that was run (default :data:`FAMILIES`' settings).
 
     Returns
     -------
     dict of float to list of int
         Count level -> sorted complete patients, ascending levels.
     """
-    units: dict[float, set[tuple[str, Any]]] = defaultdict(set)
+    sweep = _check_families(families)
+    swept = {(name, float(setting)) for name, values in sweep.items() for setting in values}
+    units: dict[float, set[tuple[str, Any]]] = defaultdict(lambda: set(swept))
     have: dict[float, dict[int, dict[tuple[str, Any], set[int]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(set))
     )
     expected: dict[float, int] = {}
     for record in records:
         level = float(record["count_level"])
-        unit = (str(record["method"]), record.get("setting"))
+        setting = record.get("setting")
+        unit = (str(record["method"]), None if setting is None else float(setting))
         units[level].add(unit)
         have[level][int(record["phantom"])][unit].add(int(record["realization"]))
         expected[level] = max(expected.get(level, 0), int(record.get("n_realizations", 1)))
@@ -640,15 +649,21 @@ def complete_patients(records: Iterable[Mapping[str, Any]]) -> dict[float, list[
     }
 
 
-def levels_covered(records: Iterable[Mapping[str, Any]]) -> dict[float, int]:
+def levels_covered(
+    records: Iterable[Mapping[str, Any]],
+    families: Mapping[str, Sequence[float]] | None = None,
+) -> dict[float, int]:
     """Count level -> number of complete patients (:func:`complete_patients`)."""
-    return {level: len(p) for level, p in complete_patients(records).items()}
+    return {level: len(p) for level, p in complete_patients(records, families).items()}
 
 
-def complete_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def complete_records(
+    records: Iterable[Mapping[str, Any]],
+    families: Mapping[str, Sequence[float]] | None = None,
+) -> list[Mapping[str, Any]]:
     """Only the records of patients complete at their level (:func:`complete_patients`)."""
     records = list(records)
-    complete = {(lvl, p) for lvl, ps in complete_patients(records).items() for p in ps}
+    complete = {(lvl, p) for lvl, ps in complete_patients(records, families).items() for p in ps}
     return [r for r in records if (float(r["count_level"]), int(r["phantom"])) in complete]
 
 
@@ -814,7 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if not args.quiet:
-        covered = levels_covered(load_records(path))
+        covered = levels_covered(load_records(path), options["families"])
         print(f"wrote {path}; complete patients per level: {covered}")
     return 0
 

@@ -28,6 +28,8 @@ never a silent pass.
 Verdict words
 -------------
 ``"pass"``: the whole 95 % interval lies on the finding's side.
+:data:`VOID`: in :func:`verdict_table`, when the control passes the same
+criterion, the method's verdict is void whatever its value.
 ``"fail"``: it does not (the interval straddles the limit or lies on the wrong
 side). ``"not comparable"``: a patient's noise lies outside the curve, or fewer
 than two patients can be compared. A control is *rejected* unless its verdict is
@@ -49,8 +51,10 @@ __all__ = [
     "CONTROL",
     "DEFECT_MARGIN",
     "OVERSMOOTHED",
+    "VOID",
     "WALL_FAILED_MARGIN",
     "Verdict",
+    "defect_safety_by",
     "interpolate_at_noise",
     "judge_defect_safety",
     "judge_matched",
@@ -69,6 +73,9 @@ OVERSMOOTHED: tuple[str, float] = ("gaussian_3d", 20.0)
 #: Largest paired defect error (defect ratio - ideal image's) that counts as "safe":
 #: two percentage points of normal uptake, about 7 % of a 30 % defect's contrast.
 DEFECT_MARGIN = 0.02
+
+#: The verdict of a criterion that its control passes: it cannot fail, so it says nothing.
+VOID = "void (the control passes too)"
 
 #: A wall verdict needs no more failed profile fits (of 108) than the comparator plus this.
 WALL_FAILED_MARGIN = 1.0
@@ -359,6 +366,52 @@ def judge_defect_safety(
     )
 
 
+def defect_safety_by(
+    records: Iterable[Mapping[str, Any]],
+    method: MethodKey,
+    count_level: float,
+    *,
+    field: str = "territory",
+    margin: float = DEFECT_MARGIN,
+) -> dict[str, Verdict]:
+    """:func:`judge_defect_safety` separately for each value of a record field.
+
+    Defect safety does not transfer between coronary territories (science
+    reference, section 9): a network can fill a lateral defect and keep an
+    anterior one. Records that carry ``field`` (e.g. the territory patients'
+    ``"territory"``) are grouped by it and judged per group.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Benchmark-style records with ``defect_ratio`` and ``defect_ratio_ideal``.
+    method : str or (family, setting)
+        The judged method.
+    count_level : float
+        Count level in percent.
+    field : str, optional
+        Grouping field (default ``"territory"``).
+    margin : float, optional
+        As for :func:`judge_defect_safety`.
+
+    Returns
+    -------
+    dict of str to Verdict
+        Group value -> verdict, in order of first appearance; empty when no
+        record has ``field``.
+    """
+    from .tradeoff import patient_values
+
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        if record.get(field) is not None:
+            groups.setdefault(str(record[field]), []).append(record)
+    return {
+        group: judge_defect_safety(patient_values(rows, count_level), method, margin=margin)
+        for group, rows in groups.items()
+    }
+
+
 # --- the table --------------------------------------------------------------------------
 
 _MATCHED_FAMILIES = ("gaussian_3d", "gaussian_2d", "butterworth")
@@ -412,7 +465,7 @@ def verdict_table(
                 "finding": finding,
                 "criterion": result.criterion,
                 "value": result.value,
-                "verdict": result.verdict,
+                "verdict": VOID if against.passed else result.verdict,
                 "result": result,
                 "control": against,
                 "control_name": _label(control_key),

@@ -75,7 +75,8 @@ def test_a_rerun_resumes_without_recomputing(tiny_run):
     before = tiny_run.read_bytes()
     _run(tiny_run)
     assert tiny_run.read_bytes() == before
-    assert tradeoff.levels_covered(load_records(tiny_run)) == {50.0: 1}
+    assert tradeoff.levels_covered(load_records(tiny_run), TINY) == {50.0: 1}
+    assert tradeoff.levels_covered(load_records(tiny_run)) == {50.0: 0}, "not the full sweep"
 
 
 def test_ensemble_noise_is_the_rms_voxel_spread_over_realizations():

@@ -188,6 +188,60 @@ def test_curves_and_coverage_summarise_per_patient():
     assert [point.setting for point in line] == list(SETTINGS)
     assert line[0].values["noise"].mean == pytest.approx(0.2)
     assert line[-1].values["defect_error"].n == 3
-    assert levels_covered(records) == {LEVEL: 6}
-    assert levels_covered(records[:-1]) == {LEVEL: 5}, "the last patient misses a realization"
+    sweep = {"gaussian_3d": SETTINGS, "osem": (4.0,)}
+    assert levels_covered(records, sweep) == {LEVEL: 6}
+    assert levels_covered(records[:-1], sweep) == {LEVEL: 5}, "the last patient lacks a record"
     assert math.isnan(estimate([]).mean)
+
+
+def test_defect_safety_is_judged_per_territory():
+    records = []
+    for patient in range(4):
+        territory = "LCx lateral" if patient < 2 else "LAD anterior"
+        fill = 0.05 + 0.002 * patient if territory == "LCx lateral" else 0.001 * patient
+        for k in range(2):
+            records.append(
+                {
+                    "method": "net",
+                    "count_level": LEVEL,
+                    "phantom": patient,
+                    "realization": k,
+                    "territory": territory,
+                    "defect_ratio": 0.6 + fill + 0.0005 * k,
+                    "defect_ratio_ideal": 0.6,
+                }
+            )
+    by = verdicts.defect_safety_by(records, "net", LEVEL)
+    assert list(by) == ["LCx lateral", "LAD anterior"]
+    assert by["LCx lateral"].verdict == "fail" and by["LAD anterior"].verdict == "pass"
+    assert verdicts.defect_safety_by(records, "net", LEVEL, field="severity") == {}
+
+
+def test_a_criterion_its_control_passes_is_void():
+    bench = []
+    for patient in PATIENTS:
+        for k in range(2):
+            for method, value in (
+                ("net", 0.08),
+                ("noisy", 0.09),
+                ("butterworth", 0.10),
+                ("gaussian_optimal", 0.095),
+            ):
+                bench.append(
+                    {
+                        "method": method,
+                        "count_level": LEVEL,
+                        "phantom": patient,
+                        "realization": k,
+                        "nrmse": value + 0.001 * patient,
+                    }
+                )
+    rows = verdicts.verdict_table(
+        _synthetic(), LEVEL, "net", benchmark_records=bench, families=("gaussian_3d",)
+    )
+    finding_4 = next(row for row in rows if row["finding"].startswith("4"))
+    assert finding_4["result"].verdict == "pass", "the network beats the Butterworth..."
+    assert finding_4["control"].passed, "...but so does OSEM without a filter"
+    assert finding_4["verdict"] == verdicts.VOID
+    finding_1 = next(row for row in rows if row["finding"].startswith("1"))
+    assert finding_1["beside"].mean == pytest.approx(0.08 / 0.095, rel=0.02)
