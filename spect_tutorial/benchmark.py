@@ -44,9 +44,10 @@ are never rewritten. Fields: ``method``, ``count_level``, ``phantom`` (index in
 the protocol), ``seed``, ``realization``, ``defect``, ``nrmse``, ``psnr``,
 ``ssim``, ``cov``, ``noise_cov``, ``mean_ratio`` (mean over the myocardial
 region / the ideal image's: the bias of the mean), ``wall_mm``, ``wall_ideal_mm``,
-``wall_true_mm``, ``defect_ratio``, ``defect_ratio_ideal`` (``null`` without a
-defect), ``fwhm_mm`` (optimal Gaussian only), ``bm4d_sigma`` (BM4D only: the
-chosen noise level as a fraction of the noisy image's myocardial mean),
+``wall_true_mm``, ``wall_failed`` (profile fits that failed, of 108; absent from
+records written before it existed: unknown), ``defect_ratio``, ``defect_ratio_ideal``
+(``null`` without a defect), ``fwhm_mm`` (optimal Gaussian only), ``bm4d_sigma`` (BM4D
+only: the chosen noise level as a fraction of the noisy image's myocardial mean),
 ``bm4d_evaluations`` and ``bm4d_box`` (the filtered ``(z, y, x)`` index ranges),
 ``simulate_s`` (simulation and
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
@@ -152,6 +153,12 @@ def default_results(acquisition: str = "v1") -> Path:
     name = acquisition_settings(acquisition).name
     return DEFAULT_RESULTS if name == "v1" else DEFAULT_RESULTS.with_name(f"results_{name}.jsonl")
 
+
+#: Radial profiles of one wall measurement (3 short-axis levels x 36 angles, section 8).
+WALL_PROFILES = 3 * 36
+
+#: File name of the trade-off records beside the benchmark's (spect_tutorial.tradeoff).
+TRADEOFF_NAME = "tradeoff.jsonl"
 
 #: Slices kept on each side of the myocardium when the network denoises the heart slab.
 SLAB_MARGIN_SLICES = 4
@@ -425,17 +432,30 @@ def _finite_or_none(value: Any) -> float | None:
 def _wall_and_defect(
     image: np.ndarray, study: Study, base_apex_mm: tuple[float, float]
 ) -> dict[str, float | None]:
-    """Wall thickness (mm) and, with a defect, the defect ratio of one image."""
-    wall = wall_thickness(
-        image, study.lv, voxel_size_mm=study.voxel_size_mm, base_apex_mm=base_apex_mm
-    )
+    """Wall thickness (mm), failed profile fits and, with a defect, the defect ratio.
+
+    A method cannot win on the wall by failing: ``wall_failed`` counts the
+    profiles (of :data:`WALL_PROFILES`) whose fit failed and were left out of
+    the median; when all fail, ``wall_mm`` is ``None``.
+    """
+    try:
+        wall = wall_thickness(
+            image, study.lv, voxel_size_mm=study.voxel_size_mm, base_apex_mm=base_apex_mm
+        )
+    except ValueError as error:
+        if "no radial profile" not in str(error):
+            raise
+        wall_mm, failed = None, WALL_PROFILES
+    else:
+        wall_mm, failed = _finite_or_none(wall.median_mm), int(wall.n_failed)
     ratio = None
     if study.defect_mask is not None:
         ratio = defect_ratio(
             image, defect_mask=study.defect_mask, myocardium_mask=study.myocardium_mask
         )
     return {
-        "wall_mm": _finite_or_none(wall.median_mm),
+        "wall_mm": wall_mm,
+        "wall_failed": failed,
         "defect_ratio": None if ratio is None else _finite_or_none(ratio),
     }
 
@@ -910,7 +930,9 @@ def write_summary(results: str | os.PathLike[str], *, readme: str | None = None)
     replace_own_file(
         json_path, text.encode(), is_ours=_is_our_summary_json, what="benchmark summary"
     )
-    table = readme_table(summary)
+    tradeoff_path = directory / TRADEOFF_NAME
+    tradeoff = load_records(tradeoff_path) if tradeoff_path.exists() else None
+    table = readme_table(records, tradeoff)
     replace_own_file(
         directory / "summary.md",
         table.encode(),
@@ -974,15 +996,89 @@ def check_summary_targets(results: Path, *, readme: str | None = None) -> None:
             )
 
 
-def readme_table(summary: dict) -> str:
-    """The results table shown in the README and ``summary.md``."""
-    from .results import markdown_table
+def readme_table(
+    records: Sequence[dict[str, Any]], tradeoff: Sequence[dict[str, Any]] | None = None
+) -> str:
+    """The results table shown in the README and ``summary.md``.
 
+    Parameters
+    ----------
+    records : sequence of dict
+        Benchmark records.
+    tradeoff : sequence of dict, optional
+        Records of ``python -m spect_tutorial.tradeoff`` (``tradeoff.jsonl``
+        beside the benchmark's): the ensemble noise column, at the count
+        levels where every held-out patient is complete ("–" elsewhere).
+
+    Returns
+    -------
+    str
+        Columns: NRMSE, NRMSE over the optimal Gaussian's (paired per image),
+        SSIM, CoV, wall, defect error (defect ratio minus the ideal image's,
+        paired per image; patients with a defect) and ensemble noise; every
+        value "mean ± 95 % half-width" over patients.
+    """
+    from .results import (
+        defect_ratio_error,
+        derived,
+        estimate,
+        markdown_rows,
+        paired_ratio,
+        summarise,
+    )
+
+    summary = summarise(records)
+    ensemble: dict[tuple[str, float], str] = {}
+    if tradeoff:
+        from .tradeoff import SWEEP_MEMBERS, levels_covered, patient_values
+
+        for level, complete in levels_covered(tradeoff).items():
+            if complete < len(EVALUATION_PHANTOMS):
+                continue
+            values = patient_values(tradeoff, level)
+            for name in summary:
+                key = SWEEP_MEMBERS.get(name, (name, None))
+                patients = values.get(key, {})
+                noise = estimate([v["noise"] for v in patients.values() if "noise" in v])
+                if noise.n:
+                    ensemble[name, level] = noise.format(3)
+    labels = method_labels()
+    header = [
+        "method",
+        "counts (%)",
+        "NRMSE",
+        "NRMSE / optimal Gaussian's",
+        "SSIM",
+        "CoV",
+        "wall (mm)",
+        "defect error",
+        "ensemble noise",
+    ]
+    rows = []
+    for method, by_level in summary.items():
+        for level, entries in by_level.items():
+            ratio = paired_ratio(records, method, "gaussian_optimal", count_level=level)
+            defect = derived(records, method, count_level=level, function=defect_ratio_error)
+            cells = [labels.get(method, method), f"{level:g}"]
+            cells += [
+                entries["nrmse"].format(3) if "nrmse" in entries else "–",
+                ratio.format(3) if ratio.n and method != "gaussian_optimal" else "–",
+                entries["ssim"].format(3) if "ssim" in entries else "–",
+                entries["cov"].format(3) if "cov" in entries else "–",
+                entries["wall_mm"].format(1) if "wall_mm" in entries else "–",
+                f"{defect.mean:+.3f} ± {defect.half_width:.3f}" if defect.n > 1 else "–",
+                ensemble.get((method, level), "–"),
+            ]
+            rows.append(cells)
     return (
         "Held-out phantoms of `spect_tutorial.protocol`; mean ± 95 % confidence half-width "
-        f"over phantoms (realizations averaged per phantom first). {_GENERATED_BY} "
-        "from `data/benchmark/results.jsonl`.\n\n"
-        + markdown_table(summary, labels=method_labels())
+        "over phantoms (realizations averaged per phantom first). NRMSE over the optimal "
+        "Gaussian's and the defect error (defect ratio minus the ideal image's; positive: "
+        "the defect looks shallower) are paired per image. "
+        f"{_GENERATED_BY} from `data/benchmark/results.jsonl`; the "
+        "ensemble noise (science reference section 9) from `data/benchmark/tradeoff.jsonl` "
+        "(`python -m spect_tutorial.tradeoff`), at the count levels that run has completed "
+        "for every patient (– elsewhere).\n\n" + markdown_rows(header, rows)
     )
 
 

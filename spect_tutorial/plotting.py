@@ -23,6 +23,7 @@ __all__ = [
     "ACTIVITY_CMAP",
     "ATTENUATION_CMAP",
     "orthogonal_slices",
+    "show_method_differences",
     "show_method_views",
     "show_orthogonal",
     "show_reoriented",
@@ -320,4 +321,122 @@ def show_method_views(
                 axis.set_ylabel(label, fontsize=7)
     if image is not None:
         figure.colorbar(image, ax=axes, shrink=0.7, label="relative activity")
+    return figure
+
+
+def show_method_differences(
+    volumes: dict[str, np.ndarray],
+    reference: str,
+    lv: LVGeometry,
+    voxel_size_mm: float,
+    *,
+    view: str = "SA",
+    columns: int = 3,
+    half_width_mm: float = 50.0,
+    window: tuple[float, float] | None = None,
+    panel_size_in: float = 2.2,
+) -> Figure:
+    """Methods in one view, each above its difference from a reference (e.g. the ideal image).
+
+    Panels run in blocks of ``columns`` methods (legible at page width); each
+    block has a row of images sharing one window (default 0 to the reference's
+    maximum) and a row of differences ``image - reference`` sharing one
+    symmetric, colour-blind-safe diverging window.
+
+    Parameters
+    ----------
+    volumes : dict of str to numpy.ndarray
+        Title -> ``(z, y, x)`` volume on one grid; must hold ``reference``.
+    reference : str
+        Key of the reference volume (its difference panel says so).
+    lv : LVGeometry
+        The LV frame (slice through the LV centre).
+    voxel_size_mm : float
+        Voxel edge in mm.
+    view : str, optional
+        ``"SA"``, ``"VLA"``, ``"HLA"`` (mid slice of the reoriented volume).
+    columns : int, optional
+        Methods per row (default 3).
+    half_width_mm : float, optional
+        Half the field of view of each panel in mm.
+    window : tuple of float, optional
+        ``(vmin, vmax)`` of the images.
+    panel_size_in : float, optional
+        Size of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from .reorient import reorient
+
+    if reference not in volumes:
+        raise ValueError(f"reference {reference!r} is not one of the volumes {list(volumes)}")
+    if view not in ("SA", "VLA", "HLA"):
+        raise ValueError(f"view must be 'SA', 'VLA' or 'HLA', got {view!r}")
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"columns must be an int >= 1, got {columns!r}")
+    voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
+    n = int(2 * round(half_width_mm / voxel_size_mm) + 1)
+    extent = (-half_width_mm, half_width_mm, half_width_mm, -half_width_mm)
+    slices = {
+        title: reorient(volume, lv, voxel_size_mm=voxel_size_mm, view=view, shape=(n, n, n))[
+            (n - 1) // 2
+        ]
+        for title, volume in volumes.items()
+    }
+    vmin, vmax = window if window is not None else (0.0, float(slices[reference].max()))
+    differences = {title: picture - slices[reference] for title, picture in slices.items()}
+    limit = max(float(np.abs(d).max()) for d in differences.values()) or 1.0
+    titles = list(volumes)
+    blocks = [titles[i : i + columns] for i in range(0, len(titles), columns)]
+    figure, axes = plt.subplots(
+        2 * len(blocks),
+        columns,
+        figsize=(panel_size_in * columns + 1.2, panel_size_in * 2 * len(blocks)),
+        squeeze=False,
+        layout="constrained",
+    )
+    shown = diff = None
+    for b, block in enumerate(blocks):
+        for c in range(columns):
+            top, bottom = axes[2 * b, c], axes[2 * b + 1, c]
+            for axis in (top, bottom):
+                axis.set_xticks([])
+                axis.set_yticks([])
+            if c >= len(block):
+                top.set_axis_off()
+                bottom.set_axis_off()
+                continue
+            title = block[c]
+            shown = top.imshow(
+                slices[title], extent=extent, cmap=ACTIVITY_CMAP, vmin=vmin, vmax=vmax
+            )
+            top.set_title(title, fontsize=9)
+            if title == reference:
+                bottom.text(
+                    0.5,
+                    0.5,
+                    "reference",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    transform=bottom.transAxes,
+                )
+                bottom.set_axis_off()
+            else:
+                diff = bottom.imshow(
+                    differences[title], extent=extent, cmap="PuOr_r", vmin=-limit, vmax=limit
+                )
+                bottom.set_title(f"minus {reference}", fontsize=8)
+            if c == 0:
+                top.set_ylabel(f"{view}, mm", fontsize=8)
+    if shown is not None:
+        figure.colorbar(
+            shown, ax=axes[0::2, :].ravel().tolist(), shrink=0.8, label="relative activity"
+        )
+    if diff is not None:
+        figure.colorbar(diff, ax=axes[1::2, :].ravel().tolist(), shrink=0.8, label="difference")
     return figure

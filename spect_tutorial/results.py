@@ -38,6 +38,7 @@ __all__ = [
     "derived",
     "estimate",
     "load_records",
+    "markdown_rows",
     "markdown_table",
     "matching_count_level",
     "paired_ratio",
@@ -136,8 +137,8 @@ def estimate(per_phantom: Sequence[float]) -> Estimate:
 RECORD_PREFIX = '{"method": '
 
 
-def record_key(record: Mapping[str, Any], *, where: str = "record") -> tuple[str, float, int, int]:
-    """A record's ``(method, count_level, phantom, realization)``, checked.
+def record_key(record: Mapping[str, Any], *, where: str = "record") -> tuple[Any, ...]:
+    """A record's ``(method, count_level, phantom, realization[, setting])``, checked.
 
     Raises
     ------
@@ -169,7 +170,10 @@ def record_key(record: Mapping[str, Any], *, where: str = "record") -> tuple[str
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{where}: {name} must be an integer >= 0, got {value!r}")
         numbers.append(value)
-    return method, float(level), numbers[0], numbers[1]
+    key: tuple[Any, ...] = (method, float(level), numbers[0], numbers[1])
+    if "setting" in record:  # a trade-off record: one per filter setting (None for a method)
+        key += (record["setting"],)
+    return key
 
 
 def read_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int | None]:
@@ -196,7 +200,7 @@ def read_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], in
     lines = content.split(b"\n")
     torn: int | None = None
     records: list[dict[str, Any]] = []
-    seen: dict[tuple[str, float, int, int], int] = {}
+    seen: dict[tuple[Any, ...], int] = {}
     offset = 0
     for number, raw in enumerate(lines, start=1):
         start, offset = offset, offset + len(raw) + 1
@@ -489,12 +493,35 @@ def markdown_table(
     """
     labels = labels or {}
     header = ["method", "counts (%)", *(METRICS.get(metric, metric) for metric in metrics)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for method, by_level in summary.items():
         for level, entries in by_level.items():
             cells = [labels.get(method, method), f"{level:g}"]
             for metric in metrics:
                 value = entries.get(metric)
                 cells.append("–" if value is None else value.format(_DIGITS.get(metric, 1)))
-            lines.append("| " + " | ".join(cells) + " |")
+            rows.append(cells)
+    return markdown_rows(header, rows)
+
+
+def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table from a header and rows of cells (strings).
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    rows : iterable of sequence of str
+        One sequence of cells per row, as long as ``header``.
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cells in rows:
+        if len(cells) != len(header):
+            raise ValueError(f"rows: {len(cells)} cells for {len(header)} columns: {cells!r}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

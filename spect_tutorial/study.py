@@ -6,8 +6,10 @@ projections to the requested count level, draws independent Poisson
 realizations, and reconstructs them with OSEM on the clinical grid (6.4 mm
 voxels, the mean-downsampled attenuation map), together with the *ideal*
 image: the same OSEM applied to the noise-free projections (science reference
-section 8). Simulating on a finer grid than the one reconstructed avoids the
-"inverse crime" of using the same model twice.
+section 8). Simulating on a finer grid than the one reconstructed is a grid
+mismatch only: the collimator blur model and the attenuation map are shared by
+simulation and reconstruction, so this is a partial escape from the "inverse
+crime" of using the same model twice, not a full one.
 
 The noise-free part (the fine projection, the reconstruction system and the
 ideal image) is cached per phantom, so a second count level or seed costs only

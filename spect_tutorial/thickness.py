@@ -16,11 +16,11 @@ radial direction that is measured (longer than the wall thickness where the
 wall is tilted, towards the apex). :func:`phantom_base_apex_mm` gives the exact
 base plane and endocardial apex of the package's phantoms.
 
-A measured FWHM is never the wall thickness itself: at 6.4 mm voxels a 9 mm
-wall measures 13-16 mm even in the noise-free (ideal) reconstruction (the
-study quotes 15-16 mm; the package's ideal image of the default phantom gives
-about 14 mm), so the value is always reported beside the ideal image's value
-and the true wall.
+A measured FWHM is never the wall thickness itself: at 6.4 mm voxels even the
+noise-free (ideal) reconstruction shows a wall several millimetres wider than
+the true one (the benchmark records both, ``wall_ideal_mm`` and
+``wall_true_mm``; the study's report gives no thickness in mm), so the value
+is always reported beside the ideal image's value and the true wall.
 """
 
 from __future__ import annotations

@@ -130,6 +130,8 @@ def test_records_hold_every_field_finite(baseline_run):
         assert record["defect"] is True and record["seed"] == 7002
         assert 0.0 < record["defect_ratio_ideal"] < 1.0
         assert record["peak_rss_mb"] > 0 and record["simulate_s"] > 0
+        assert isinstance(record["wall_failed"], int)
+        assert 0 <= record["wall_failed"] <= benchmark.WALL_PROFILES, "failed fits are counted"
     by_method = {(r["method"], r["realization"]): r for r in records}
     for k in range(2):
         noisy, best = by_method["noisy", k], by_method["gaussian_optimal", k]
@@ -167,7 +169,7 @@ def test_summary_files_and_readme_block_are_generated_from_the_records(baseline_
     path = benchmark.write_summary(baseline_run, readme=str(readme))
     summary = json.loads(path.read_text(encoding="utf-8"))
     assert summary["records"] == 6
-    table = benchmark.readme_table(summarise(load_records(baseline_run)))
+    table = benchmark.readme_table(load_records(baseline_run))
     assert benchmark.readme_block(readme) == table
     assert (baseline_run.parent / "summary.md").read_text(encoding="utf-8") == table
     assert readme.read_text(encoding="utf-8").endswith("<!-- benchmark:end -->\n\nafter\n")
@@ -260,7 +262,8 @@ COMMITTED = benchmark.DEFAULT_RESULTS
 
 def test_committed_summary_and_readme_agree_with_the_committed_records():
     records = load_records(COMMITTED)
-    table = benchmark.readme_table(summarise(records))
+    tradeoff = COMMITTED.parent / "tradeoff.jsonl"
+    table = benchmark.readme_table(records, load_records(tradeoff) if tradeoff.exists() else None)
     assert benchmark.readme_block(REPOSITORY / "README.md") == table
     assert (COMMITTED.parent / "summary.md").read_text(encoding="utf-8") == table
     summary = json.loads((COMMITTED.parent / "summary.json").read_text(encoding="utf-8"))
@@ -363,3 +366,20 @@ def test_v2_acquisition_records_go_to_their_own_file_and_say_so(tmp_path):
     with pytest.raises(ValueError, match="acquisition"):
         benchmark.run_benchmark(out, methods=["noisy"], acquisition="v5", progress=False)
     assert "--acquisition" in benchmark.build_parser().format_help()
+
+
+def test_a_wall_that_cannot_be_measured_counts_every_profile_as_failed():
+    import types
+
+    from spect_tutorial.frame import LVGeometry
+
+    lv = LVGeometry(
+        center_mm=(0.0, 0.0, 0.0), long_axis=(0.0, 0.0, 1.0), septal_direction=(1.0, 0.0, 0.0)
+    )
+    study = types.SimpleNamespace(lv=lv, voxel_size_mm=6.4, defect_mask=None, myocardium_mask=None)
+    measured = benchmark._wall_and_defect(np.zeros((32, 32, 32), np.float32), study, (-35, 35))
+    assert measured == {
+        "wall_mm": None,
+        "wall_failed": benchmark.WALL_PROFILES,
+        "defect_ratio": None,
+    }

@@ -276,7 +276,7 @@ def test_ideal_image_of_the_default_phantom(ideal_study):
     # The camera's FWHM at the heart's distance (200-300 mm) is 12-16 mm; OSEM 4 x 8 with
     # collimator modelling recovers part of it, so the image resolution is 9-14 mm. A
     # 9.2 mm radial chord through that and the 6.4 mm voxel gives 12.2-16.1 mm
-    # (expected_wall_fwhm_mm); the study quotes 15-16 mm. Measured: 13.7 mm.
+    # (expected_wall_fwhm_mm); the study's report gives no thickness in mm.
     chord_mm = radial_wall_chord_mm(
         phantom_wall_mm, inner_radius_mm=RADIUS_MM, cavity_length_mm=LENGTH_MM, level=0.5
     )

@@ -1,0 +1,124 @@
+"""The trade-off sweep on a tiny configuration: records, ensemble noise, resume, figure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spect_tutorial import benchmark, tradeoff
+from spect_tutorial.metrics import ensemble_noise
+from spect_tutorial.results import load_records
+
+TINY = {"gaussian_3d": (0.0, 8.0), "osem": (2.0, 4.0)}
+
+
+def _run(path):
+    tradeoff.run_tradeoff(
+        path,
+        families=TINY,
+        points=["noisy"],
+        phantoms=[1],
+        count_levels=[50.0],
+        realizations=2,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Two families, OSEM 4 x 8 as a point, one patient with a defect at 50 % (about 30 s)."""
+    path = tmp_path_factory.mktemp("tradeoff") / "tradeoff.jsonl"
+    _run(path)
+    return path
+
+
+def test_records_hold_every_field_and_the_sweep_members_agree(tiny_run):
+    records = load_records(tiny_run)
+    assert len(records) == (2 + 2 + 1) * 2
+    for record in records:
+        for name in (
+            "nrmse",
+            "noise_cov",
+            "ensemble_noise",
+            "wall_mm",
+            "peak_ratio",
+            "defect_ratio",
+            "defect_ratio_ideal",
+            "wall_ideal_mm",
+        ):
+            assert math.isfinite(record[name]), (record["method"], record["setting"], name)
+        assert record["wall_failed"] >= 0 and record["n_realizations"] == 2
+    by = {(r["method"], r["setting"], r["realization"]): r for r in records}
+    for k in range(2):
+        # OSEM 4 x 8 from the iteration sweep, the unfiltered Gaussian and the benchmark's
+        # 'noisy' are one image.
+        for other in (("gaussian_3d", 0.0, k), ("noisy", None, k)):
+            assert by[other]["nrmse"] == pytest.approx(by["osem", 4.0, k]["nrmse"], rel=1e-5)
+        assert by["gaussian_3d", 8.0, k]["ensemble_noise"] < by["osem", 4.0, k]["ensemble_noise"]
+        assert by["osem", 2.0, k]["ensemble_noise"] < by["osem", 4.0, k]["ensemble_noise"], (
+            "fewer iterations, less noise"
+        )
+    # Same image as the committed benchmark record (same seeds).
+    committed = {
+        (r["method"], r["count_level"], r["phantom"], r["realization"]): r
+        for r in load_records(benchmark.DEFAULT_RESULTS)
+    }
+    for k in range(2):
+        assert by["noisy", None, k]["nrmse"] == pytest.approx(
+            committed["noisy", 50.0, 1, k]["nrmse"], rel=1e-4
+        )
+
+
+def test_a_rerun_resumes_without_recomputing(tiny_run):
+    before = tiny_run.read_bytes()
+    _run(tiny_run)
+    assert tiny_run.read_bytes() == before
+    assert tradeoff.levels_covered(load_records(tiny_run), TINY) == {50.0: 1}
+    assert tradeoff.levels_covered(load_records(tiny_run)) == {50.0: 0}, "not the full sweep"
+
+
+def test_ensemble_noise_is_the_rms_voxel_spread_over_realizations():
+    rng = np.random.default_rng(0)
+    ideal = np.full((4, 4, 4), 2.0, dtype=np.float32)
+    region = np.ones((4, 4, 4), dtype=bool)
+    images = ideal + rng.normal(0.0, 0.3, size=(400, 4, 4, 4))
+    assert ensemble_noise(images, ideal, region) == pytest.approx(0.15, rel=0.03)
+    blurred_bias = images + 1.0  # a bias alone adds no ensemble noise
+    assert ensemble_noise(blurred_bias, ideal, region) == pytest.approx(
+        ensemble_noise(images, ideal, region)
+    )
+    with pytest.raises(ValueError, match="K >= 2"):
+        ensemble_noise(images[:1], ideal, region)
+
+
+def test_bad_arguments_are_refused_before_any_simulation(tmp_path):
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(ValueError, match="realizations must be an int >= 2"):
+        tradeoff.run_tradeoff(out, realizations=1)
+    with pytest.raises(ValueError, match="unknown family 'median'"):
+        tradeoff.run_tradeoff(out, families={"median": (1.0,)})
+    with pytest.raises(ValueError, match="whole iterations"):
+        tradeoff.run_tradeoff(out, families={"osem": (2.5,)})
+    assert not out.exists()
+
+
+def test_points_are_every_registered_method_outside_the_sweeps():
+    points = tradeoff.point_methods()
+    assert "gaussian_optimal" in points and "win5rb_n2n_paper" in points
+    assert not set(points) & set(tradeoff.SWEEP_MEMBERS)
+    assert set(points) | set(tradeoff.SWEEP_MEMBERS) == set(benchmark.METHODS)
+
+
+def test_the_figure_has_a_curve_per_family_and_the_points(tiny_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = tradeoff.plot_tradeoff(load_records(tiny_run), 50.0)
+    axes = figure.axes
+    assert len(axes) == 3
+    labels = {text.get_text() for text in figure.legends[0].get_texts()}
+    assert {"Gaussian 3-D", "OSEM, no filter"} <= labels
+    with pytest.raises(ValueError, match="unknown"):
+        tradeoff.plot_tradeoff(load_records(tiny_run), 50.0, quantities=("sharpness",))
