@@ -104,16 +104,16 @@ def browser():
     driver.quit()
 
 
-def _image_outputs(page: str) -> int:
+def _stage_outputs(page: str) -> list[dict]:
     notebook = STAGE / page.replace(".html", ".ipynb")
     if not notebook.is_file():
-        return 0
+        return []
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    return sum(
-        "image/png" in output.get("data", {})
-        for cell in cells
-        for output in cell.get("outputs", [])
-    )
+    return [output for cell in cells for output in cell.get("outputs", [])]
+
+
+def _image_outputs(page: str) -> int:
+    return sum("image/png" in output.get("data", {}) for output in _stage_outputs(page))
 
 
 def _wait(driver, script: str, timeout: float = 30.0) -> bool:
@@ -171,14 +171,6 @@ _LOG_NOISE = re.compile(r"absl|oneDNN|^\s*WARNING:", flags=re.M)
 
 #: A Markdown pipe-table delimiter row, e.g. ``|---|:--:|``.
 _TABLE_DELIMITER = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", flags=re.M)
-
-
-def _stage_outputs(page: str) -> list[dict]:
-    notebook = STAGE / page.replace(".html", ".ipynb")
-    if not notebook.is_file():
-        return []
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    return [output for cell in cells for output in cell.get("outputs", [])]
 
 
 def _has_table_output(page: str) -> bool:
