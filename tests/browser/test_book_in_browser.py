@@ -34,8 +34,6 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 #: server's address and a script's line:column are removed, see _normalise).
 ALLOWED_CONSOLE = frozenset(
     {
-        # sphinx-thebe declares its constant in every page and again in its script.
-        "Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been declared",
         # pydata-sphinx-theme before a reader has chosen light or dark mode.
         '"Got invalid theme mode: . Resetting to auto."',
         # Jupyter Book 1 sets no favicon; the browser asks for one anyway.
