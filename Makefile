@@ -14,18 +14,18 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
 # then renders _build/html with warnings as errors. MPLBACKEND is never set for it.
 BOOKBUILD := $(VENV)/bin/python -m spect_tutorial.bookbuild
 
-.PHONY: venv test book browser browser-deps clean distclean
+.PHONY: venv test book browser browser-deps clean distclean constraints
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@if [ ! -x $(VENV)/bin/python ]; then \
 		echo "Creating $(VENV) with $(BOOTSTRAP_PYTHON) ($$($(BOOTSTRAP_PYTHON) --version))"; \
 		$(BOOTSTRAP_PYTHON) -m venv $(VENV); \
 	fi
 	@echo "Installing spect_tutorial and its dependencies into $(VENV) (about a minute) ..."
 	@$(PIP) install --quiet --progress-bar off --upgrade pip
-	@$(PIP) install --quiet --progress-bar off -e '.[test]'
+	@$(PIP) install --quiet --progress-bar off -c constraints.txt -e '.[test]'
 	@touch $@
 
 test: $(STAMP)
@@ -51,6 +51,18 @@ browser-deps:
 
 book: $(STAMP)
 	$(BOOKBUILD)
+
+# Re-resolve the pins after changing pyproject.toml: a fresh venv without constraints, frozen.
+constraints:
+	rm -rf .venv-pins
+	$(BOOTSTRAP_PYTHON) -m venv .venv-pins
+	.venv-pins/bin/python -m pip install --quiet --upgrade pip
+	.venv-pins/bin/python -m pip install --quiet -e '.[test]'
+	{ sed -n '1,/^# Regenerate/p' constraints.txt; \
+	  .venv-pins/bin/python -m pip freeze --exclude-editable | grep -v '^spect.tutorial'; } \
+		> constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-pins
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
