@@ -727,7 +727,7 @@ def explorer_images(
 
 
 def _small_png(figure: Figure) -> bytes:
-    """A PNG of ``figure`` with a 64-colour palette (a third of the RGBA size)."""
+    """A PNG of ``figure`` with a 96-colour palette (a third of the RGBA size)."""
     import io
 
     from PIL import Image
@@ -735,7 +735,7 @@ def _small_png(figure: Figure) -> bytes:
     raw = io.BytesIO()
     figure.savefig(raw, format="png", dpi=80)
     raw.seek(0)
-    quantized = Image.open(raw).convert("RGB").quantize(colors=64)
+    quantized = Image.open(raw).convert("RGB").quantize(colors=96)
     out = io.BytesIO()
     quantized.save(out, format="png", optimize=True)
     return out.getvalue()
@@ -745,8 +745,8 @@ def _column_picture(
     study: Study, image: np.ndarray, label: str, *, image_max: float
 ) -> tuple[bytes, dict[str, float]]:
     """One column of the static explorer: transaxial, short axis, profile vs the ideal."""
-    figure = _new_figure((4.2, 9.6))
-    axes = figure.subplots(3, 1, height_ratios=(1, 1, 0.85))
+    figure = _new_figure((4.2, 12.6))
+    axes = figure.subplots(3, 1, height_ratios=(1, 1, 0.8))
     half = _HEART_VOXELS * study.voxel_size_mm / 2
     shown = None
     for axis, picture, title in (
@@ -759,7 +759,8 @@ def _column_picture(
         axis.set_title(title, fontsize=_PROJECTOR_PT)
         axis.set_xticks([])
         axis.set_yticks([])
-    bar = figure.colorbar(shown, ax=axes[:2], shrink=0.6, pad=0.02)
+    # A horizontal colour bar under the slices keeps them >= 300 px wide.
+    bar = figure.colorbar(shown, ax=axes[1], location="bottom", shrink=0.9, pad=0.02)
     bar.ax.tick_params(labelsize=_PROJECTOR_PT - 1)
     bar.set_label("relative activity", fontsize=_PROJECTOR_PT - 1)
     start = study.lv.center + 45.0 * study.lv.septal_direction
@@ -770,7 +771,7 @@ def _column_picture(
     axes[2].set_ylim(0, image_max)
     axes[2].set_xlabel("septum (-) to lateral (+), mm", fontsize=_PROJECTOR_PT - 1)
     axes[2].tick_params(labelsize=_PROJECTOR_PT - 1)
-    axes[2].legend(fontsize=_PROJECTOR_PT - 2, loc="lower center")
+    axes[2].legend(fontsize=_PROJECTOR_PT - 2, loc="upper center")
     axes[2].set_title("profile through the LV", fontsize=_PROJECTOR_PT)
     # The label is part of the picture: two methods that give the same image (e.g. a
     # 0 mm Gaussian and the noisy image) still show which one is selected.
