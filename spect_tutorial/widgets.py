@@ -25,7 +25,7 @@ from .metrics import (
 )
 from .noise import STANDARD_COUNT_LEVELS, nearest_view_index
 from .phantom import Phantom
-from .plotting import ACTIVITY_CMAP
+from .plotting import ACTIVITY_CMAP, book_style
 from .reorient import reorient
 from .study import Study, simulate_study
 
@@ -199,15 +199,15 @@ def _draw(figure: Figure, study: Study, *, image_max: float) -> None:
         vmax=float(panels["projection"].max()),
         extent=(-half_fov, half_fov, -half_fov, half_fov),
     )
-    axes[0].set_title(f"LAO 45 projection, {study.count_level:g} % counts", fontsize=9)
+    axes[0].set_title(f"LAO 45 projection, {study.count_level:g} % counts")
     # Each projection has its own grey scale: read the counts off its colour bar.
-    axes[0].set_xlabel("detector bin (mm)", fontsize=8)
-    axes[0].set_ylabel("z (mm): feet to head", fontsize=8)
+    axes[0].set_xlabel("detector bin (mm)")
+    axes[0].set_ylabel("z (mm): feet to head")
     figure.colorbar(picture, ax=axes[0], label="counts per pixel", shrink=0.8)
     picture = _show_short_axis(axes[1], panels["short_axis"], study, image_max)
-    axes[1].set_title("OSEM image, mid short-axis slice", fontsize=9)
-    axes[1].set_xlabel("septal to lateral (mm)", fontsize=8)
-    axes[1].set_ylabel("anterior to inferior (mm)", fontsize=8)
+    axes[1].set_title("OSEM image, mid short-axis slice")
+    axes[1].set_xlabel("septal to lateral (mm)")
+    axes[1].set_ylabel("anterior to inferior (mm)")
     figure.colorbar(picture, ax=axes[1], label="relative activity", shrink=0.8)
 
 
@@ -247,9 +247,10 @@ class CountLevelExplorer(_LiveExplorer):
     def _update(self, *_: object) -> None:
         study = self.current
         self.metrics.value = f"<p>{_metrics_text(study)}</p>"
-        figure = _new_figure((9, 3.6))
-        _draw(figure, study, image_max=self._image_max)
-        self.image.value = _png_bytes(figure)
+        with book_style():  # the book's type sizes, readable at page width
+            figure = _new_figure((9, 4.2))
+            _draw(figure, study, image_max=self._image_max)
+            self.image.value = _png_bytes(figure)
 
 
 def show_count_levels(studies: dict[float, Study]) -> Figure:
@@ -345,17 +346,17 @@ def _draw_filtered(figure: Figure, study: Study, fwhm_mm: float, *, image_max: f
     view = _filtered_view(study, fwhm_mm)
     axes = figure.subplots(1, 2, width_ratios=(1, 1.3))
     picture = _show_short_axis(axes[0], view["short_axis"], study, image_max)
-    axes[0].set_title(f"{study.count_level:g} % counts, {fwhm_mm:g} mm FWHM", fontsize=9)
-    axes[0].set_xlabel("septal to lateral (mm)", fontsize=8)
-    axes[0].set_ylabel("anterior to inferior (mm)", fontsize=8)
+    axes[0].set_title(f"{study.count_level:g} % counts, {fwhm_mm:g} mm FWHM")
+    axes[0].set_xlabel("septal to lateral (mm)")
+    axes[0].set_ylabel("anterior to inferior (mm)")
     figure.colorbar(picture, ax=axes[0], label="relative activity", shrink=0.8)
     for label, values in view["profiles"].items():
         axes[1].plot(view["distance_mm"], values, label=label)
     axes[1].set_ylim(0, image_max)
-    axes[1].set_xlabel("septum (-) to lateral wall (+) through the LV centre (mm)", fontsize=8)
-    axes[1].set_ylabel("relative activity", fontsize=8)
-    axes[1].legend(fontsize=8)
-    axes[1].set_title("profile across the LV", fontsize=9)
+    axes[1].set_xlabel("septum (-) to lateral wall (+) through the LV centre (mm)")
+    axes[1].set_ylabel("relative activity")
+    axes[1].legend()
+    axes[1].set_title("profile across the LV")
     return (
         f"{study.count_level:g} % counts, Gaussian {fwhm_mm:g} mm: CoV in the normal "
         f"myocardium {view['cov']:.3f} (noise alone {view['noise']:.3f}), NRMSE to the "
@@ -429,14 +430,15 @@ class FilterExplorer(_LiveExplorer):
         return {key: float(view[key]) for key in ("cov", "noise", "nrmse")}
 
     def _update(self, *_: object) -> None:
-        figure = _new_figure((9, 3.4))
-        text = _draw_filtered(
-            figure,
-            self.studies[self.count_level.value],
-            self.fwhm.value,
-            image_max=self._image_max,
-        )
-        self.image.value = _png_bytes(figure)
+        with book_style():  # the book's type sizes, readable at page width
+            figure = _new_figure((9, 4.0))
+            text = _draw_filtered(
+                figure,
+                self.studies[self.count_level.value],
+                self.fwhm.value,
+                image_max=self._image_max,
+            )
+            self.image.value = _png_bytes(figure)
         self.metrics.value = f"<p>{text}</p>"
 
 
@@ -476,9 +478,9 @@ def show_filter_grid(
             picture = _show_short_axis(axis, view["short_axis"], study, image_max)
             axis.set_xticks([])
             axis.set_yticks([])
-            axis.set_title(f"{fwhm:g} mm: CoV {view['cov']:.2f}", fontsize=8)
+            axis.set_title(f"{fwhm:g} mm: CoV {view['cov']:.2f}")
             if column == 0:
-                axis.set_ylabel(f"{study.count_level:g} % counts", fontsize=9)
+                axis.set_ylabel(f"{study.count_level:g} % counts")
     if picture is not None:
         figure.colorbar(picture, ax=axes, shrink=0.6, label="relative activity")
     return figure
@@ -612,9 +614,10 @@ class MethodExplorer(_LiveExplorer):
     def _update(self, *_: object) -> None:
         study = self.studies[self.count_level.value]
         image = self.current_image()
-        figure = _new_figure((10, 3.2))
-        _draw_method(figure, study, image, self._label(), image_max=self._image_max)
-        self.image.value = _png_bytes(figure)
+        with book_style():  # the book's type sizes, readable at page width
+            figure = _new_figure((10, 4.2))
+            _draw_method(figure, study, image, self._label(), image_max=self._image_max)
+            self.image.value = _png_bytes(figure)
         values = self.current_metrics()
         self.fwhm.disabled = self.method.value != "Gaussian"
         self.metrics.value = (
@@ -637,7 +640,7 @@ def _draw_method(
         shown = axis.imshow(
             picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
         )
-        axis.set_title(f"{label}\n{title}", fontsize=8)
+        axis.set_title(f"{label}\n{title}")
         axis.set_xticks([])
         axis.set_yticks([])
     figure.colorbar(shown, ax=axes[:2], label="relative activity", shrink=0.8)
@@ -647,10 +650,10 @@ def _draw_method(
         distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
         axes[2].plot(distance - 45.0, values, style, label=name)
     axes[2].set_ylim(0, image_max)
-    axes[2].set_xlabel("septum (-) to lateral wall (+) (mm)", fontsize=8)
-    axes[2].set_ylabel("relative activity", fontsize=8)
-    axes[2].legend(fontsize=8)
-    axes[2].set_title("profile through the LV centre", fontsize=8)
+    axes[2].set_xlabel("septum (-) to lateral wall (+) (mm)")
+    axes[2].set_ylabel("relative activity")
+    axes[2].legend()
+    axes[2].set_title("profile through the LV centre")
 
 
 # --------------------------------------------------------------------------------------

@@ -27,7 +27,13 @@ def studies():
 
 def test_method_explorer_moves_as_taught(studies):
     explorer = MethodExplorer(studies, model=win5rb(filters=4, kernel_size=3, depth=2, seed=0))
-    assert list(explorer.method.options) == ["noisy OSEM", "optimal Gaussian", "Gaussian", "Butterworth", "WIN5-RB"]
+    assert list(explorer.method.options) == [
+        "noisy OSEM",
+        "optimal Gaussian",
+        "Gaussian",
+        "Butterworth",
+        "WIN5-RB",
+    ]
     assert explorer.count_level.value == 100.0 and explorer.method.value == "Gaussian"
     explorer.fwhm.value = 0.0
     sharp = explorer.current_metrics()
