@@ -12,8 +12,9 @@ Executed copies go to ``_build/one_core/``; the figures to
 ``_build/reports/chapters_one_core.json`` (one record per chapter: notebook, wall_s,
 peak_rss_mb, cpu_s, ok, error, and the targets). ``cpu_s`` (user + system time of the
 runner and the kernel) is what the wall time would be on an idle core: on a busy machine
-the pinned core is shared and ``wall_s`` overstates a student's wait. With ``--only`` the other chapters keep their
-previous records. Targets: <= 180 s and <= 1.5 GB (1536 MiB) per chapter.
+the pinned core is shared and ``wall_s`` overstates a student's wait. With ``--only``
+the other chapters keep their previous records. Targets: <= 180 s and <= 1.5 GB (1536
+MiB) per chapter.
 """
 
 from __future__ import annotations
