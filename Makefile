@@ -14,18 +14,18 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
 # then renders _build/html with warnings as errors. MPLBACKEND is never set for it.
 BOOKBUILD := $(VENV)/bin/python -m spect_tutorial.bookbuild
 
-.PHONY: venv test book browser browser-deps clean distclean
+.PHONY: venv test book browser browser-deps clean distclean constraints colab-venv colab-test
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@if [ ! -x $(VENV)/bin/python ]; then \
 		echo "Creating $(VENV) with $(BOOTSTRAP_PYTHON) ($$($(BOOTSTRAP_PYTHON) --version))"; \
 		$(BOOTSTRAP_PYTHON) -m venv $(VENV); \
 	fi
 	@echo "Installing spect_tutorial and its dependencies into $(VENV) (about a minute) ..."
 	@$(PIP) install --quiet --progress-bar off --upgrade pip
-	@$(PIP) install --quiet --progress-bar off -e '.[test,bm4d]'
+	@$(PIP) install --quiet --progress-bar off -c constraints.txt -e '.[test,bm4d]'
 	@touch $@
 
 test: $(STAMP)
@@ -33,6 +33,7 @@ test: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/python -m pytest
 	$(BOOKBUILD)
 	$(MAKE) --no-print-directory browser
+	$(MAKE) --no-print-directory colab-test
 
 # The built book in headless Chromium, offline (tests/browser; screenshots in
 # _build/screenshots). Installs Debian's chromium and chromedriver when missing (CI runs as
@@ -52,9 +53,47 @@ browser-deps:
 book: $(STAMP)
 	$(BOOKBUILD)
 
+# Google Colab, tested: a Python 3.13 venv with Colab's own versions of what the chapters
+# import (.ci/colab_packages.txt, as constraints), then the Colab cell's `--no-deps` install
+# of this package; tests/colab/smoke.py imports every chapter's imports and builds every
+# widget there. Building the venv downloads Colab's TensorFlow once (a few minutes; the
+# stamp keeps it until the list changes).
+COLAB_VENV := .venv-colab
+COLAB_PYTHON := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do "$$p" -c "" 2>/dev/null && { command -v "$$p"; break; }; done)
+COLAB_PACKAGES := tensorflow keras numpy scipy matplotlib scikit-image ipywidgets ipykernel \
+	ipython pyyaml pillow h5py
+
+colab-venv: $(COLAB_VENV)/.installed
+
+$(COLAB_VENV)/.installed: .ci/colab_packages.txt
+	@test -n "$(COLAB_PYTHON)" || { echo "error: Python 3.13 (Colab's) not found" >&2; exit 1; }
+	rm -rf $(COLAB_VENV)
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	grep -E '^[A-Za-z0-9_.-]+==' .ci/colab_packages.txt > $(COLAB_VENV)/colab-constraints.txt
+	$(COLAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c $(COLAB_VENV)/colab-constraints.txt $(COLAB_PACKAGES)
+	$(COLAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+colab-test: colab-venv
+	/usr/bin/time -f "colab-test: %e s wall, %M KiB peak" \
+		$(COLAB_VENV)/bin/python tests/colab/smoke.py
+
+# Re-resolve the pins after changing pyproject.toml: a fresh venv without constraints, frozen.
+constraints:
+	rm -rf .venv-pins
+	$(BOOTSTRAP_PYTHON) -m venv .venv-pins
+	.venv-pins/bin/python -m pip install --quiet --upgrade pip
+	.venv-pins/bin/python -m pip install --quiet -e '.[test]'
+	{ sed -n '1,/^# Regenerate/p' constraints.txt; \
+	  .venv-pins/bin/python -m pip freeze --exclude-editable | grep -v '^spect.tutorial'; } \
+		> constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-pins
+
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(COLAB_VENV) *.egg-info

@@ -189,6 +189,11 @@ if TYPE_CHECKING:  # pragma: no cover - for static type checkers and IDEs only
 
 def __getattr__(name: str) -> Any:
     module_name = _PUBLIC.get(name)
+    if module_name is None and name in ("plotting", "widgets", "glue"):
+        # Light submodules reachable as attributes (``st.plotting.BOOK_STYLE``).
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
     if module_name is None:
         raise AttributeError(f"module 'spect_tutorial' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module_name}", __name__), name)

@@ -125,7 +125,9 @@ def _check_model_voxel_size(voxel_size_mm: float, manifest: Any, where: str) -> 
 
 
 def _check_model(model: Any) -> keras.Model:
-    import keras
+    from .quiet import import_quietly
+
+    keras = import_quietly("keras")
 
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -159,7 +161,9 @@ def _normalise(values: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _predict_slices(model: keras.Model, slices: np.ndarray, batch_size: int) -> np.ndarray:
     """Run the model over ``(n, y, x)`` slices in inference mode, ``batch_size`` at a time."""
-    import keras
+    from .quiet import import_quietly
+
+    keras = import_quietly("keras")
 
     denoised = np.empty(slices.shape, dtype=np.float32)
     for start in range(0, slices.shape[0], batch_size):

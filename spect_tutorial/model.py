@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
 import numpy as np
+
+from .quiet import import_quietly
+
+# TensorFlow's start-up log is filtered out of the reader's output (see spect_tutorial.quiet).
+keras = import_quietly("keras")
 
 __all__ = [
     "BATCH_NORM_MOMENTUM",

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ACTIVITY_CMAP",
     "ATTENUATION_CMAP",
+    "BOOK_STYLE",
+    "book_style",
     "orthogonal_slices",
     "show_method_differences",
     "show_method_views",
@@ -33,6 +35,42 @@ __all__ = [
 ACTIVITY_CMAP = "inferno"
 #: Colour map for attenuation maps.
 ATTENUATION_CMAP = "cividis"
+
+#: The book's figure style (matplotlib rc parameters). The book shows figures at about
+#: 730 px, so a figure W inches wide is drawn at 730 / (W x 72) px per point: at the
+#: book's widest figures (10 in) 11 pt tick labels are still 11 px, titles 13 px.
+#: Use ``plt.style.use(BOOK_STYLE)`` in a chapter or ``with book_style():`` around a figure.
+BOOK_STYLE: dict[str, Any] = {
+    "figure.figsize": (8.0, 4.8),
+    "figure.dpi": 100,
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "figure.titlesize": 14,
+    "lines.linewidth": 2.0,
+    "image.cmap": ACTIVITY_CMAP,
+}
+
+
+def book_style() -> Any:
+    """A context manager that draws figures in :data:`BOOK_STYLE`.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        ``matplotlib.rc_context(BOOK_STYLE)``.
+
+    Examples
+    --------
+    >>> with book_style():  # doctest: +SKIP
+    ...     figure = show_orthogonal({"activity": volume}, 3.2)
+    """
+    import matplotlib
+
+    return matplotlib.rc_context(BOOK_STYLE)
 
 
 def orthogonal_slices(
@@ -145,10 +183,9 @@ def show_orthogonal(
         for column, (plane, (picture, extent)) in enumerate(slices.items()):
             axis: Axes = axes[row, column]
             image = axis.imshow(picture, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
-            axis.set_title(f"{title}: {plane}", fontsize=9)
-            axis.set_xlabel(_AXIS_LABELS[plane][0], fontsize=8)
-            axis.set_ylabel(_AXIS_LABELS[plane][1], fontsize=8)
-            axis.tick_params(labelsize=7)
+            axis.set_title(f"{title}: {plane}")
+            axis.set_xlabel(_AXIS_LABELS[plane][0])
+            axis.set_ylabel(_AXIS_LABELS[plane][1])
     if image is not None:
         figure.colorbar(image, ax=axes, shrink=0.8, label=colorbar_label)
     return figure
@@ -223,12 +260,10 @@ def show_reoriented(
             image = axis.imshow(stack[index], extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
             axis.set_xticks([])
             axis.set_yticks([])
-            axis.set_title(f"{view} {offset:+.0f} mm", fontsize=8)
+            axis.set_title(f"{view} {offset:+.0f} mm")
             if column == 0:
-                axis.set_ylabel(
-                    f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}", fontsize=7
-                )
-        axes[row, 0].set_xlabel(f"{labels['cols'][0]} to {labels['cols'][1]}", fontsize=7)
+                axis.set_ylabel(f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}")
+        axes[row, 0].set_xlabel(f"{labels['cols'][0]} to {labels['cols'][1]}")
     if image is not None:
         figure.colorbar(image, ax=axes, shrink=0.6, label="relative activity")
     return figure
@@ -316,9 +351,9 @@ def show_method_views(
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                axis.set_title(title, fontsize=8)
+                axis.set_title(title)
             if column == 0:
-                axis.set_ylabel(label, fontsize=7)
+                axis.set_ylabel(label)
     if image is not None:
         figure.colorbar(image, ax=axes, shrink=0.7, label="relative activity")
     return figure

@@ -532,7 +532,6 @@ def show_polar_map(
                 str(number),
                 ha="center",
                 va="center",
-                fontsize=8,
                 color="white",
                 fontweight="bold",
                 path_effects=outline,
@@ -543,7 +542,7 @@ def show_polar_map(
         "SEPT": (-1.12, 0.0),
         "LAT": (1.12, 0.0),
     }.items():
-        ax.text(tx, ty, text, ha="center", va="center", fontsize=8)
+        ax.text(tx, ty, text, ha="center", va="center")
     ax.set_aspect("equal")
     ax.set_xlim(-1.25, 1.25)
     ax.set_ylim(-1.2, 1.2)

@@ -397,7 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     strategy = None
     if args.strategy == "mirrored":
-        import tensorflow as tf
+        from .quiet import import_quietly
+
+        tf = import_quietly("tensorflow")
 
         strategy = tf.distribute.MirroredStrategy()
     work_dir = Path(args.work_dir) if args.work_dir else Path(".cache/train") / name
@@ -424,7 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         initial_weights=args.initial_weights,
     )
 
-    import keras
+    from .quiet import import_quietly
+
+    keras = import_quietly("keras")
 
     from . import __version__
     from .training import held_out_errors
@@ -489,7 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "host_cpu_count": os.cpu_count(),
     }
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        from .quiet import import_quietly
+
+        tf = import_quietly("tensorflow")
 
         manifest["tensorflow_version"] = tf.__version__
     path = save_weights(result.model, out, name, manifest=manifest, overwrite=args.overwrite)

@@ -63,9 +63,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras
 import numpy as np
 
 from .datasets import (
@@ -77,6 +74,9 @@ from .datasets import (
 )
 from .io import write_file_atomically
 from .model import _check_architecture, win5rb
+from .quiet import import_quietly
+
+keras = import_quietly("keras")
 
 __all__ = [
     "DTYPE_POLICIES",
@@ -383,7 +383,9 @@ class _PairSequence(keras.utils.PyDataset):
 def _enable_determinism(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        from .quiet import import_quietly
+
+        tf = import_quietly("tensorflow")
 
         tf.config.experimental.enable_op_determinism()
 

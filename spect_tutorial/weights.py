@@ -250,7 +250,9 @@ def _check_voxel_size(value: Any, where: str) -> float:
 
 def _model_config_of(model: keras.Model) -> dict[str, int]:
     """The :func:`win5rb` arguments that rebuild ``model``, checked by rebuilding it."""
-    import keras
+    from .quiet import import_quietly
+
+    keras = import_quietly("keras")
 
     from .model import win5rb
 
@@ -356,7 +358,9 @@ def save_weights(
     >>> path = save_weights(win5rb(filters=8, seed=0), "/tmp/w", "demo",
     ...                     manifest={"voxel_size_mm": 6.4})  # doctest: +SKIP
     """
-    import keras
+    from .quiet import import_quietly
+
+    keras = import_quietly("keras")
 
     name = _check_name(name)
     directory = _as_path(directory, "directory")

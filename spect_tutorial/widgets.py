@@ -26,7 +26,7 @@ from .metrics import (
 )
 from .noise import STANDARD_COUNT_LEVELS, nearest_view_index
 from .phantom import Phantom
-from .plotting import ACTIVITY_CMAP
+from .plotting import ACTIVITY_CMAP, book_style
 from .reorient import reorient
 from .study import Study, simulate_study
 
@@ -39,10 +39,12 @@ __all__ = [
     "EXPLORER_METHODS",
     "GRID_FWHMS_MM",
     "STATIC_FWHMS_MM",
+    "STATIC_METHODS",
     "CountLevelExplorer",
     "FilterExplorer",
     "MethodExplorer",
     "count_level_studies",
+    "explorer_images",
     "show_count_levels",
     "show_filter_grid",
     "static_explorer",
@@ -148,6 +150,44 @@ def _metrics_text(study: Study) -> str:
     )
 
 
+class _LiveExplorer:
+    """Display of a live explorer: its widget, plus an HTML picture for the static book.
+
+    The output carries both the widget view and an HTML twin (the picture the widget
+    shows when the notebook ran, with a note to launch the page). A live Jupyter front
+    end renders the widget; the static book (``nb_mime_priority_overrides`` in
+    ``_config.yml`` ranks ``text/html`` first) renders the picture, so no slider
+    there moves without changing the picture.
+    """
+
+    widget: Any
+    image: Any
+
+    def _static_html(self) -> str:
+        import base64
+
+        encoded = base64.b64encode(self.image.value).decode("ascii")
+        return (
+            "<figure class='live-explorer-static'>"
+            f"<img src='data:image/png;base64,{encoded}' style='max-width:100%' "
+            "alt='the explorer at its default settings'>"
+            "<figcaption><b>Live explorer, shown here as a picture.</b> Its controls need a "
+            "running Python kernel: launch this page in Colab or Binder (rocket icon at the "
+            "top) to move them.</figcaption></figure>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {
+            "text/plain": f"{type(self).__name__} (live explorer)",
+            "text/html": self._static_html(),
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
+            },
+        }
+
+
 def _draw(figure: Figure, study: Study, *, image_max: float) -> None:
     panels = _panels(study)
     half_fov = study.geometry.n_bins * study.geometry.bin_size_mm / 2
@@ -159,19 +199,19 @@ def _draw(figure: Figure, study: Study, *, image_max: float) -> None:
         vmax=float(panels["projection"].max()),
         extent=(-half_fov, half_fov, -half_fov, half_fov),
     )
-    axes[0].set_title(f"LAO 45 projection, {study.count_level:g} % counts", fontsize=9)
+    axes[0].set_title(f"LAO 45 projection, {study.count_level:g} % counts")
     # Each projection has its own grey scale: read the counts off its colour bar.
-    axes[0].set_xlabel("detector bin (mm)", fontsize=8)
-    axes[0].set_ylabel("z (mm): feet to head", fontsize=8)
+    axes[0].set_xlabel("detector bin (mm)")
+    axes[0].set_ylabel("z (mm): feet to head")
     figure.colorbar(picture, ax=axes[0], label="counts per pixel", shrink=0.8)
     picture = _show_short_axis(axes[1], panels["short_axis"], study, image_max)
-    axes[1].set_title("OSEM image, mid short-axis slice", fontsize=9)
-    axes[1].set_xlabel("septal to lateral (mm)", fontsize=8)
-    axes[1].set_ylabel("anterior to inferior (mm)", fontsize=8)
+    axes[1].set_title("OSEM image, mid short-axis slice")
+    axes[1].set_xlabel("septal to lateral (mm)")
+    axes[1].set_ylabel("anterior to inferior (mm)")
     figure.colorbar(picture, ax=axes[1], label="relative activity", shrink=0.8)
 
 
-class CountLevelExplorer:
+class CountLevelExplorer(_LiveExplorer):
     """A count-level slider over precomputed studies: projection, image and metrics.
 
     Parameters
@@ -207,14 +247,10 @@ class CountLevelExplorer:
     def _update(self, *_: object) -> None:
         study = self.current
         self.metrics.value = f"<p>{_metrics_text(study)}</p>"
-        figure = _new_figure((9, 3.6))
-        _draw(figure, study, image_max=self._image_max)
-        self.image.value = _png_bytes(figure)
-
-    def _ipython_display_(self) -> None:  # pragma: no cover - display hook
-        from IPython.display import display
-
-        display(self.widget)
+        with book_style():  # the book's type sizes, readable at page width
+            figure = _new_figure((9, 4.2))
+            _draw(figure, study, image_max=self._image_max)
+            self.image.value = _png_bytes(figure)
 
 
 def show_count_levels(studies: dict[float, Study]) -> Figure:
@@ -309,17 +345,17 @@ def _draw_filtered(figure: Figure, study: Study, fwhm_mm: float, *, image_max: f
     view = _filtered_view(study, fwhm_mm)
     axes = figure.subplots(1, 2, width_ratios=(1, 1.3))
     picture = _show_short_axis(axes[0], view["short_axis"], study, image_max)
-    axes[0].set_title(f"{study.count_level:g} % counts, {fwhm_mm:g} mm FWHM", fontsize=9)
-    axes[0].set_xlabel("septal to lateral (mm)", fontsize=8)
-    axes[0].set_ylabel("anterior to inferior (mm)", fontsize=8)
+    axes[0].set_title(f"{study.count_level:g} % counts, {fwhm_mm:g} mm FWHM")
+    axes[0].set_xlabel("septal to lateral (mm)")
+    axes[0].set_ylabel("anterior to inferior (mm)")
     figure.colorbar(picture, ax=axes[0], label="relative activity", shrink=0.8)
     for label, values in view["profiles"].items():
         axes[1].plot(view["distance_mm"], values, label=label)
     axes[1].set_ylim(0, image_max)
-    axes[1].set_xlabel("septum (-) to lateral wall (+) through the LV centre (mm)", fontsize=8)
-    axes[1].set_ylabel("relative activity", fontsize=8)
-    axes[1].legend(fontsize=8)
-    axes[1].set_title("profile across the LV", fontsize=9)
+    axes[1].set_xlabel("septum (-) to lateral wall (+) through the LV centre (mm)")
+    axes[1].set_ylabel("relative activity")
+    axes[1].legend()
+    axes[1].set_title("profile across the LV")
     return (
         f"{study.count_level:g} % counts, Gaussian {fwhm_mm:g} mm: CoV in the normal "
         f"myocardium {view['cov']:.3f} (noise alone {view['noise']:.3f}), NRMSE to the "
@@ -355,7 +391,7 @@ def _image_max(studies: dict[float, Study]) -> float:
     return float(np.percentile(reference.ideal[reference.myocardium_mask], 99) * 1.2)
 
 
-class FilterExplorer:
+class FilterExplorer(_LiveExplorer):
     """Count-level and Gaussian-FWHM sliders: short-axis slice, wall profile, CoV and NRMSE.
 
     Each change filters one 64^3 image and redraws (well under a second on one core).
@@ -400,20 +436,16 @@ class FilterExplorer:
         return {key: float(view[key]) for key in ("cov", "noise", "nrmse")}
 
     def _update(self, *_: object) -> None:
-        figure = _new_figure((9, 3.4))
-        text = _draw_filtered(
-            figure,
-            self.studies[self.count_level.value],
-            self.fwhm.value,
-            image_max=self._image_max,
-        )
-        self.image.value = _png_bytes(figure)
+        with book_style():  # the book's type sizes, readable at page width
+            figure = _new_figure((9, 4.0))
+            text = _draw_filtered(
+                figure,
+                self.studies[self.count_level.value],
+                self.fwhm.value,
+                image_max=self._image_max,
+            )
+            self.image.value = _png_bytes(figure)
         self.metrics.value = f"<p>{text}</p>"
-
-    def _ipython_display_(self) -> None:  # pragma: no cover - display hook
-        from IPython.display import display
-
-        display(self.widget)
 
 
 def show_filter_grid(
@@ -453,9 +485,9 @@ def show_filter_grid(
             picture = _show_short_axis(axis, view["short_axis"], study, image_max)
             axis.set_xticks([])
             axis.set_yticks([])
-            axis.set_title(f"{fwhm:g} mm: CoV {view['cov']:.2f}", fontsize=8)
+            axis.set_title(f"{fwhm:g} mm: CoV {view['cov']:.2f}")
             if column == 0:
-                axis.set_ylabel(f"{study.count_level:g} % counts", fontsize=9)
+                axis.set_ylabel(f"{study.count_level:g} % counts")
     if picture is not None:
         figure.colorbar(picture, ax=axes, shrink=0.6, label="relative activity")
     return figure
@@ -468,6 +500,7 @@ def show_filter_grid(
 #: Methods of :class:`MethodExplorer`: display name -> benchmark method (``None``: Gaussian).
 EXPLORER_METHODS = {
     "noisy OSEM": "noisy",
+    "optimal Gaussian": "gaussian_optimal",
     "Gaussian": None,
     "Butterworth": "butterworth",
     "WIN5-RB": "win5rb_n2n_paper",
@@ -486,13 +519,13 @@ def _transaxial_crop(volume: np.ndarray, study: Study) -> np.ndarray:
     return padded[iy : iy + 2 * half + 1, ix : ix + 2 * half + 1]
 
 
-class MethodExplorer:
+class MethodExplorer(_LiveExplorer):
     """Count level, method and FWHM controls: transaxial and short-axis slices, profile, metrics.
 
     What the instructor's explorer shows for one held-out patient: the noisy OSEM
-    image, the Gaussian at the FWHM slider's value, the clinical Butterworth
-    filter and the shipped WIN5-RB, at each count level. The Butterworth and
-    network images are computed once per count level when the explorer is built
+    image, the optimal (oracle) Gaussian, the Gaussian at the FWHM slider's value,
+    the clinical Butterworth filter and the shipped WIN5-RB, at each count level.
+    The other methods' images are computed once per count level when it is built
     (the network only on the heart slab); the Gaussian is applied when the slider
     moves, so every update filters at most one 64^3 volume (well under a second
     on one core).
@@ -506,6 +539,9 @@ class MethodExplorer:
         (and ``model`` is None) the WIN5-RB choice is left out.
     max_fwhm_mm : float, optional
         Largest FWHM on the slider (step 0.5 mm).
+    images : dict, optional
+        Precomputed method images from :func:`explorer_images` (shared with
+        :func:`static_explorer`, so the instructor's page computes them once).
 
     Examples
     --------
@@ -515,43 +551,29 @@ class MethodExplorer:
     """
 
     def __init__(
-        self, studies: dict[float, Study], *, model: Any = None, max_fwhm_mm: float = 20.0
+        self,
+        studies: dict[float, Study],
+        *,
+        model: Any = None,
+        max_fwhm_mm: float = 20.0,
+        images: dict[tuple[float, str], tuple[np.ndarray, str]] | None = None,
     ) -> None:
         import ipywidgets
-
-        from .benchmark import method_images
 
         _check_max_fwhm(max_fwhm_mm)
         self.studies = _check_studies(studies)
         self._image_max = _image_max(self.studies)
-        self._precomputed: dict[tuple[float, str], np.ndarray] = {}
+        if images is None:
+            images = explorer_images(self.studies, model=model)
+        self._precomputed: dict[tuple[float, str], np.ndarray] = {
+            key: image for key, (image, _) in images.items()
+        }
+        first = next(iter(self.studies))
         choices = [
-            name for name, method in EXPLORER_METHODS.items() if method != "win5rb_n2n_paper"
+            name
+            for name in EXPLORER_METHODS
+            if name == "Gaussian" or (first, name) in self._precomputed
         ]
-        network = model
-        if network is None:
-            from .weights import DEFAULT_MODEL, resolve_weights_dir
-
-            if (resolve_weights_dir() / f"{DEFAULT_MODEL}.weights.h5").exists():
-                from .weights import load_pretrained
-
-                network = load_pretrained(DEFAULT_MODEL)
-        if network is not None:
-            choices.append("WIN5-RB")
-        for level, study in self.studies.items():
-            images, _ = method_images(study, ["noisy", "butterworth"])
-            self._precomputed[level, "noisy OSEM"] = images["noisy"]
-            self._precomputed[level, "Butterworth"] = images["butterworth"]
-            if network is not None:
-                from .benchmark import heart_slab
-                from .inference import denoise
-
-                self._precomputed[level, "WIN5-RB"] = denoise(
-                    study.recons[0],
-                    network,
-                    voxel_size_mm=study.voxel_size_mm,
-                    slab=heart_slab(study.evaluation_mask),
-                )
         levels = list(self.studies)
         self.count_level = _count_level_slider(levels)
         self.method = ipywidgets.ToggleButtons(options=choices, value="Gaussian")
@@ -599,9 +621,10 @@ class MethodExplorer:
     def _update(self, *_: object) -> None:
         study = self.studies[self.count_level.value]
         image = self.current_image()
-        figure = _new_figure((10, 3.2))
-        _draw_method(figure, study, image, self._label(), image_max=self._image_max)
-        self.image.value = _png_bytes(figure)
+        with book_style():  # the book's type sizes, readable at page width
+            figure = _new_figure((10, 4.2))
+            _draw_method(figure, study, image, self._label(), image_max=self._image_max)
+            self.image.value = _png_bytes(figure)
         values = self.current_metrics()
         self.fwhm.disabled = self.method.value != "Gaussian"
         self.metrics.value = (
@@ -609,11 +632,6 @@ class MethodExplorer:
             f"myocardium {values['cov']:.3f}, noise CoV {values['noise']:.3f}, NRMSE to the "
             f"ideal image {values['nrmse']:.3f}</p>"
         )
-
-    def _ipython_display_(self) -> None:  # pragma: no cover - display hook
-        from IPython.display import display
-
-        display(self.widget)
 
 
 def _draw_method(
@@ -629,7 +647,7 @@ def _draw_method(
         shown = axis.imshow(
             picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
         )
-        axis.set_title(f"{label}\n{title}", fontsize=8)
+        axis.set_title(f"{label}\n{title}")
         axis.set_xticks([])
         axis.set_yticks([])
     figure.colorbar(shown, ax=axes[:2], label="relative activity", shrink=0.8)
@@ -639,10 +657,10 @@ def _draw_method(
         distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
         axes[2].plot(distance - 45.0, values, style, label=name)
     axes[2].set_ylim(0, image_max)
-    axes[2].set_xlabel("septum (-) to lateral wall (+) (mm)", fontsize=8)
-    axes[2].set_ylabel("relative activity", fontsize=8)
-    axes[2].legend(fontsize=8)
-    axes[2].set_title("profile through the LV centre", fontsize=8)
+    axes[2].set_xlabel("septum (-) to lateral wall (+) (mm)")
+    axes[2].set_ylabel("relative activity")
+    axes[2].legend()
+    axes[2].set_title("profile through the LV centre")
 
 
 # --------------------------------------------------------------------------------------
@@ -650,49 +668,188 @@ def _draw_method(
 # --------------------------------------------------------------------------------------
 
 #: FWHM values (mm) of the static explorer's slider.
-STATIC_FWHMS_MM = (0.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0)
+STATIC_FWHMS_MM = (0.0, 4.0, 8.0, 12.0, 16.0)
+
+#: Methods of the static explorer's left column: display name -> benchmark method.
+STATIC_METHODS = {
+    "noisy OSEM": "noisy",
+    "optimal Gaussian": "gaussian_optimal",
+    "Butterworth": "butterworth",
+    "WIN5-RB": "win5rb_n2n_paper",
+}
+
+#: Type sizes (points) of the static explorer's pictures, drawn at 80 dpi: 13 pt is
+#: 14.4 px, readable from the back of a room at the picture's own size.
+_PROJECTOR_PT = 13
 
 
-def _static_picture(study: Study, fwhm_mm: float, *, image_max: float) -> bytes:
-    """One small PNG: transaxial and short-axis slices, with the metrics in the title."""
-    image = gaussian_filter_mm(study.recons[0], fwhm_mm, voxel_size_mm=study.voxel_size_mm)
-    normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-    cov = float(coefficient_of_variation(image, normal))
-    error = float(nrmse(image, study.ideal, study.evaluation_mask))
-    figure = _new_figure((4.2, 2.3))
-    axes = figure.subplots(1, 2)
+def explorer_images(
+    studies: dict[float, Study], *, model: Any = None
+) -> dict[tuple[float, str], tuple[np.ndarray, str]]:
+    """The method images of :func:`static_explorer`, computed once per count level.
+
+    Parameters
+    ----------
+    studies : dict of float to Study
+        One study per count level, e.g. from :func:`count_level_studies`.
+    model : keras.Model, optional
+        The network; default the shipped WIN5-RB. Without weights (and without
+        ``model``) the WIN5-RB entries are left out.
+
+    Returns
+    -------
+    dict of (float, str) to (numpy.ndarray, str)
+        ``(count level, name)`` -> ``(image in relative activity, label)`` for the
+        names of :data:`STATIC_METHODS`; the optimal Gaussian's label gives its FWHM.
+    """
+    from .benchmark import heart_slab, method_images
+
+    ordered = _check_studies(studies)
+    network = model
+    if network is None:
+        from .weights import DEFAULT_MODEL, resolve_weights_dir
+
+        if (resolve_weights_dir() / f"{DEFAULT_MODEL}.weights.h5").exists():
+            from .weights import load_pretrained
+
+            network = load_pretrained(DEFAULT_MODEL)
+    images: dict[tuple[float, str], tuple[np.ndarray, str]] = {}
+    for level, study in ordered.items():
+        computed, details = method_images(study, ["noisy", "gaussian_optimal", "butterworth"])
+        fwhm = details["gaussian_optimal"]["fwhm_mm"]
+        images[level, "noisy OSEM"] = (computed["noisy"], "noisy OSEM")
+        images[level, "optimal Gaussian"] = (
+            computed["gaussian_optimal"],
+            f"optimal Gaussian ({fwhm:.1f} mm)",
+        )
+        images[level, "Butterworth"] = (computed["butterworth"], "Butterworth (clinical)")
+        if network is not None:
+            from .inference import denoise
+
+            denoised = denoise(
+                study.recons[0],
+                network,
+                voxel_size_mm=study.voxel_size_mm,
+                slab=heart_slab(study.evaluation_mask),
+            )
+            images[level, "WIN5-RB"] = (denoised, "WIN5-RB (Noise2Noise)")
+    return images
+
+
+def _small_png(figure: Figure) -> bytes:
+    """A PNG of ``figure`` with a 96-colour palette (a third of the RGBA size)."""
+    import io
+
+    from PIL import Image
+
+    raw = io.BytesIO()
+    figure.savefig(raw, format="png", dpi=80)
+    raw.seek(0)
+    quantized = Image.open(raw).convert("RGB").quantize(colors=96)
+    out = io.BytesIO()
+    quantized.save(out, format="png", optimize=True)
+    return out.getvalue()
+
+
+def _column_picture(
+    study: Study, image: np.ndarray, label: str, *, image_max: float
+) -> tuple[bytes, dict[str, float]]:
+    """One column of the static explorer: transaxial, short axis, profile vs the ideal."""
+    figure = _new_figure((4.2, 12.6))
+    axes = figure.subplots(3, 1, height_ratios=(1, 1, 0.8))
     half = _HEART_VOXELS * study.voxel_size_mm / 2
-    for axis, picture in (
-        (axes[0], _transaxial_crop(image, study)),
-        (axes[1], _mid_short_axis(image, study)),
+    shown = None
+    for axis, picture, title in (
+        (axes[0], _transaxial_crop(image, study), "transaxial"),
+        (axes[1], _mid_short_axis(image, study), "mid short axis"),
     ):
-        axis.imshow(
+        shown = axis.imshow(
             picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
         )
+        axis.set_title(title, fontsize=_PROJECTOR_PT)
         axis.set_xticks([])
         axis.set_yticks([])
-    axes[0].set_xlabel("transaxial", fontsize=7)
-    axes[1].set_xlabel("mid short axis", fontsize=7)
-    figure.suptitle(
-        f"{study.count_level:g} % counts, Gaussian {fwhm_mm:g} mm\n"
-        f"CoV {cov:.3f}, NRMSE {error:.3f}",
-        fontsize=8,
+    # A horizontal colour bar under the slices keeps them >= 300 px wide.
+    bar = figure.colorbar(shown, ax=axes[1], location="bottom", shrink=0.9, pad=0.02)
+    bar.ax.tick_params(labelsize=_PROJECTOR_PT - 1)
+    bar.set_label("relative activity", fontsize=_PROJECTOR_PT - 1)
+    start = study.lv.center + 45.0 * study.lv.septal_direction
+    end = study.lv.center - 45.0 * study.lv.septal_direction
+    for volume, name, style in ((study.ideal, "ideal", "k-"), (image, "this image", "C1-")):
+        distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
+        axes[2].plot(distance - 45.0, values, style, label=name, linewidth=2)
+    axes[2].set_ylim(0, image_max)
+    axes[2].set_xlabel("septum (-) to lateral (+), mm", fontsize=_PROJECTOR_PT - 1)
+    axes[2].tick_params(labelsize=_PROJECTOR_PT - 1)
+    axes[2].legend(fontsize=_PROJECTOR_PT - 2, loc="upper center")
+    axes[2].set_title("profile through the LV", fontsize=_PROJECTOR_PT)
+    # The label is part of the picture: two methods that give the same image (e.g. a
+    # 0 mm Gaussian and the noisy image) still show which one is selected.
+    figure.suptitle(f"{label}, {study.count_level:g} %", fontsize=_PROJECTOR_PT + 1)
+    normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
+    metrics = {
+        "nrmse": float(nrmse(image, study.ideal, study.evaluation_mask)),
+        "cov": float(coefficient_of_variation(image, normal)),
+    }
+    return _small_png(figure), metrics
+
+
+def _metrics_html(level: float, label: str, metrics: dict[str, float]) -> str:
+    """The column's heading and metrics in large type (18-22 px)."""
+    return (
+        f"<div style='font-size:18px;line-height:1.3'><b>{label}</b><br>{level:g} % counts"
+        f"<div style='font-size:22px'>NRMSE <b>{metrics['nrmse']:.3f}</b> &middot; "
+        f"CoV <b>{metrics['cov']:.3f}</b></div></div>"
     )
-    return _png_bytes(figure)
+
+
+def _switch(children: Sequence[Any], control: Any) -> tuple[Any, Any]:
+    """Show one of ``children``, chosen by ``control.index``, with or without a kernel.
+
+    With ipywidgets 8 this is an ``ipywidgets.Stack`` whose ``selected_index`` is
+    ``jslink``-ed to the control: the link runs in the browser, so the saved widget
+    state switches pictures in the static book. ipywidgets 7 (Google Colab's image)
+    has no ``Stack``: there a ``Box`` swaps its child from a kernel callback, which
+    is what a live notebook has.
+
+    Returns
+    -------
+    (widget, link or None)
+    """
+    import ipywidgets
+
+    stack_class = getattr(ipywidgets, "Stack", None)
+    if stack_class is not None:
+        stack = stack_class(list(children), selected_index=control.index)
+        return stack, ipywidgets.jslink((control, "index"), (stack, "selected_index"))
+    box = ipywidgets.Box([children[control.index]])
+    box.choices = list(children)
+
+    def show(change: dict[str, Any]) -> None:
+        box.children = [box.choices[change["new"]]]
+
+    control.observe(show, names="index")
+    return box, None
 
 
 def static_explorer(
-    studies: dict[float, Study], *, fwhms_mm: Sequence[float] = STATIC_FWHMS_MM
+    studies: dict[float, Study],
+    *,
+    fwhms_mm: Sequence[float] = STATIC_FWHMS_MM,
+    images: dict[tuple[float, str], tuple[np.ndarray, str]] | None = None,
+    model: Any = None,
 ) -> ipywidgets.VBox:
-    """Count-level and FWHM sliders that work in the static book, with no kernel.
+    """The instructor's explorer with no kernel: a method beside the Gaussian at a FWHM.
 
-    Every picture the sliders can select is rendered now (count levels x FWHMs
-    small PNGs) into ``ipywidgets.Stack`` widgets: one outer Stack over count
-    levels, each holding an inner Stack over FWHMs. The sliders' ``index`` is
-    linked to the Stacks' ``selected_index`` with ``jslink``, a link that runs
-    in the browser: when the executed notebook's widget state is saved (papermill
-    does), the built HTML page switches pictures without a kernel. Each picture's
-    title carries its CoV and NRMSE, so the numbers change with the image.
+    Two columns at one count level: on the left the method the buttons choose
+    (noisy OSEM, the optimal Gaussian, the clinical Butterworth, the shipped
+    WIN5-RB), on the right the Gaussian at the FWHM slider's value. Each column
+    shows a transaxial and a mid short-axis slice in one shared window and colour
+    bar, the septal-lateral profile against the ideal image, and its NRMSE and CoV
+    in large type. Every picture is rendered now (count levels x (methods + FWHMs)
+    PNGs of 336 px width, 14 px text) and chosen in the browser through
+    :func:`_switch`, so the built page works offline; every control changes a
+    picture. With ipywidgets 7 (Colab) the same controls work through the kernel.
 
     Parameters
     ----------
@@ -700,13 +857,19 @@ def static_explorer(
         One study per count level, e.g. from :func:`count_level_studies`.
     fwhms_mm : sequence of float, optional
         Gaussian FWHMs (mm) on the slider, each >= 0.
+    images : dict, optional
+        The left column's images from :func:`explorer_images` (computed here when
+        None).
+    model : keras.Model, optional
+        Passed to :func:`explorer_images` when ``images`` is None.
 
     Returns
     -------
     ipywidgets.VBox
-        The two sliders above the picture. ``box.count_level``, ``box.fwhm``,
-        ``box.pictures`` (the outer Stack) and ``box.links`` (the jslinks) are
-        attached for tests.
+        The controls above the two columns. ``box.count_level``, ``box.method``,
+        ``box.fwhm``, ``box.columns`` (left and right switches), ``box.links``
+        (the jslinks, empty with ipywidgets 7) and ``box.pictures`` (PNG bytes
+        of every picture) are attached for tests.
     """
     import ipywidgets
 
@@ -714,30 +877,72 @@ def static_explorer(
     values = [float(value) for value in fwhms_mm]
     if not values or any(not np.isfinite(value) or value < 0 for value in values):
         raise ValueError(f"fwhms_mm must be FWHMs >= 0 mm, got {fwhms_mm!r}")
-    image_max = _image_max(ordered)
+    if images is None:
+        images = explorer_images(ordered, model=model)
     levels = list(ordered)
+    names = [name for name in STATIC_METHODS if (levels[0], name) in images]
+    image_max = _image_max(ordered)
     start_level = levels.index(min(levels, key=lambda level: abs(level - 100.0)))
+    wide = ipywidgets.Layout(width="95%", max_width="640px")
+    style = {"description_width": "110px"}
     count_level = ipywidgets.SelectionSlider(
         options=[f"{level:g} %" for level in levels],
         index=start_level,
         description="count level",
+        layout=wide,
+        style=style,
     )
     fwhm = ipywidgets.SelectionSlider(
-        options=[f"{value:g} mm" for value in values], index=0, description="FWHM"
+        options=[f"{value:g} mm" for value in values],
+        index=values.index(min(values, key=lambda value: abs(value - 8.0))),
+        description="Gaussian FWHM",
+        layout=wide,
+        style=style,
     )
-    inner, links = [], []
-    for study in ordered.values():
-        pictures = [
-            ipywidgets.Image(
-                value=_static_picture(study, value, image_max=image_max), format="png"
-            )
-            for value in values
-        ]
-        stack = ipywidgets.Stack(pictures, selected_index=0)
-        links.append(ipywidgets.jslink((fwhm, "index"), (stack, "selected_index")))
-        inner.append(stack)
-    outer = ipywidgets.Stack(inner, selected_index=start_level)
-    links.append(ipywidgets.jslink((count_level, "index"), (outer, "selected_index")))
-    box = ipywidgets.VBox([ipywidgets.HBox([count_level, fwhm]), outer])
-    box.count_level, box.fwhm, box.pictures, box.links = count_level, fwhm, outer, links
+    method = ipywidgets.ToggleButtons(
+        options=names,
+        index=names.index("WIN5-RB") if "WIN5-RB" in names else 0,
+        description="left column",
+        style={"description_width": "110px", "button_width": "140px"},
+    )
+    pictures: list[bytes] = []
+
+    def cell(study: Study, image: np.ndarray, label: str) -> Any:
+        png, metrics = _column_picture(study, image, label, image_max=image_max)
+        pictures.append(png)
+        return ipywidgets.VBox(
+            [
+                ipywidgets.HTML(_metrics_html(study.count_level, label, metrics)),
+                ipywidgets.Image(value=png, format="png", layout=ipywidgets.Layout(width="336px")),
+            ]
+        )
+
+    links, left_levels, right_levels = [], [], []
+    for level, study in ordered.items():
+        left, link = _switch([cell(study, *images[level, name]) for name in names], method)
+        links.append(link)
+        left_levels.append(left)
+        right, link = _switch(
+            [
+                cell(
+                    study,
+                    gaussian_filter_mm(study.recons[0], value, voxel_size_mm=study.voxel_size_mm),
+                    f"Gaussian {value:g} mm",
+                )
+                for value in values
+            ],
+            fwhm,
+        )
+        links.append(link)
+        right_levels.append(right)
+    columns = []
+    for per_level in (left_levels, right_levels):
+        column, link = _switch(per_level, count_level)
+        links.append(link)
+        columns.append(column)
+    row = ipywidgets.HBox(columns, layout=ipywidgets.Layout(flex_flow="row wrap", grid_gap="12px"))
+    box = ipywidgets.VBox([count_level, fwhm, method, row])
+    box.count_level, box.method, box.fwhm, box.columns = count_level, method, fwhm, columns
+    box.links = [link for link in links if link is not None]
+    box.pictures = pictures
     return box

@@ -39,38 +39,50 @@ def _environment() -> dict:
     return yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
 
 
-def _environment_requirements() -> tuple[dict[str, SpecifierSet], list[str]]:
-    """Conda and pip requirements of environment.yml, and the entries that are not."""
-    requirements: dict[str, SpecifierSet] = {}
-    other: list[str] = []
-    for entry in _environment()["dependencies"]:
-        lines = entry["pip"] if isinstance(entry, dict) else [entry]
-        for line in lines:
-            if line.startswith(("python=", "-e ")) or line == "pip":
-                other.append(line)
-                continue
-            requirement = Requirement(line)
-            name = canonicalize_name(requirement.name)
-            assert name not in requirements, f"{name} listed twice in environment.yml"
-            requirements[name] = requirement.specifier
-    return requirements, other
+def _constraints() -> dict[str, str]:
+    """constraints.txt as name -> pinned version."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, separator, version = line.partition("==")
+        assert separator, f"constraints.txt: {line!r} is not name==version"
+        name = canonicalize_name(name)
+        assert name not in pins, f"{name} pinned twice in constraints.txt"
+        pins[name] = version
+    return pins
 
 
-def test_environment_matches_pyproject() -> None:
-    expected = _pyproject_requirements()
-    found, _ = _environment_requirements()
-    assert "tensorflow-cpu" in expected
-    assert sorted(found) == sorted(expected)
-    for name, specifier in expected.items():
-        assert found[name] == specifier, f"{name}: {found[name]} != pyproject's {specifier}"
+def test_environment_is_python_and_pip_with_the_projects_pins() -> None:
+    # Conda gives Python and pip only; pip installs the package under constraints.txt.
+    dependencies = _environment()["dependencies"]
+    conda = [entry for entry in dependencies if not isinstance(entry, dict)]
+    assert conda == ["python=3.11", "pip"]
+    (pip_section,) = [entry["pip"] for entry in dependencies if isinstance(entry, dict)]
+    assert pip_section == ["-c constraints.txt", "-e ."]
 
 
-def test_environment_pins_python_and_installs_the_package() -> None:
-    _, other = _environment_requirements()
-    assert sorted(other) == ["-e .", "pip", "python=3.11"]
-    pip_section = next(e for e in _environment()["dependencies"] if isinstance(e, dict))
-    assert "-e ." in pip_section["pip"]
-    assert "tensorflow-cpu" in " ".join(pip_section["pip"])
+def test_make_test_installs_with_the_same_pins() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    # The venv of make test/book (the `constraints` target re-resolves without pins).
+    install = [line for line in makefile.splitlines() if "$(PIP) install" in line and "-e" in line]
+    assert install and all("-c constraints.txt" in line for line in install), install
+    assert "$(STAMP): pyproject.toml constraints.txt" in makefile
+
+
+def test_pins_satisfy_pyproject() -> None:
+    pins = _constraints()
+    requirements = dict(_pyproject_requirements())
+    for line in _pyproject()["project"]["optional-dependencies"]["test"]:
+        requirement = Requirement(line)
+        requirements[canonicalize_name(requirement.name)] = requirement.specifier
+    assert "tensorflow-cpu" in requirements
+    for name, specifier in requirements.items():
+        assert name in pins, f"{name} (pyproject) has no pin in constraints.txt"
+        assert specifier.contains(pins[name], prereleases=True), (
+            f"{name}=={pins[name]} in constraints.txt is outside pyproject's {specifier}"
+        )
 
 
 def test_pyproject_licence_and_python() -> None:

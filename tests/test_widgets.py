@@ -9,8 +9,10 @@ from spect_tutorial.model import win5rb
 from spect_tutorial.phantom import Defect, make_phantom
 from spect_tutorial.widgets import (
     STATIC_FWHMS_MM,
+    STATIC_METHODS,
     MethodExplorer,
     count_level_studies,
+    explorer_images,
     static_explorer,
 )
 
@@ -25,7 +27,13 @@ def studies():
 
 def test_method_explorer_moves_as_taught(studies):
     explorer = MethodExplorer(studies, model=win5rb(filters=4, kernel_size=3, depth=2, seed=0))
-    assert list(explorer.method.options) == ["noisy OSEM", "Gaussian", "Butterworth", "WIN5-RB"]
+    assert list(explorer.method.options) == [
+        "noisy OSEM",
+        "optimal Gaussian",
+        "Gaussian",
+        "Butterworth",
+        "WIN5-RB",
+    ]
     assert explorer.count_level.value == 100.0 and explorer.method.value == "Gaussian"
     explorer.fwhm.value = 0.0
     sharp = explorer.current_metrics()
@@ -54,21 +62,49 @@ def test_method_explorer_without_weights_leaves_the_network_out(studies, monkeyp
     assert "WIN5-RB" not in explorer.method.options
 
 
-def test_static_explorer_links_sliders_to_stacks_in_the_browser(studies):
-    box = static_explorer(studies)
-    outer = box.pictures
-    assert isinstance(outer, ipywidgets.Stack) and len(outer.children) == 2
-    assert all(len(inner.children) == len(STATIC_FWHMS_MM) for inner in outer.children)
-    # jslink: one link per inner Stack for the FWHM slider, one for the count level.
+def test_static_explorer_links_controls_to_stacks_in_the_browser(studies):
+    model = win5rb(filters=4, kernel_size=3, depth=2, seed=0)
+    images = explorer_images(studies, model=model)
+    assert {name for _, name in images} == set(STATIC_METHODS)
+    box = static_explorer(studies, images=images)
+    left, right = box.columns
+    assert isinstance(left, ipywidgets.Stack) and len(left.children) == 2
+    assert all(len(inner.children) == len(STATIC_METHODS) for inner in left.children)
+    assert all(len(inner.children) == len(STATIC_FWHMS_MM) for inner in right.children)
+    # jslink (runs in the browser): method -> each left inner Stack, FWHM -> each right
+    # inner Stack, count level -> both outer Stacks.
     targets = {(link.source[0], link.target[0]) for link in box.links}
     assert all(isinstance(link, ipywidgets.widgets.widget_link.Link) for link in box.links)
-    assert (box.count_level, outer) in targets
-    assert all((box.fwhm, inner) in targets for inner in outer.children)
-    assert outer.selected_index == list(studies).index(100.0)
-    sizes = [len(image.value) for inner in outer.children for image in inner.children]
+    assert (box.count_level, left) in targets and (box.count_level, right) in targets
+    assert all((box.method, inner) in targets for inner in left.children)
+    assert all((box.fwhm, inner) in targets for inner in right.children)
+    assert left.selected_index == list(studies).index(100.0)
+    sizes = [len(png) for png in box.pictures]
     assert max(sizes) < 40_000, "each picture is a small PNG"
-    assert sum(sizes) < 700_000, "the page stays under 1 MB"
-    pictures = {image.value for inner in outer.children for image in inner.children}
-    assert len(pictures) == len(sizes), "every slider position shows a different picture"
+    assert sum(sizes) < 1_000_000, "the instructor page stays under 2 MB"
+    assert len(set(box.pictures)) == len(sizes), "every control position shows its own picture"
     with pytest.raises(ValueError, match="fwhms_mm"):
-        static_explorer(studies, fwhms_mm=(-1.0,))
+        static_explorer(studies, fwhms_mm=(-1.0,), images=images)
+
+
+def test_static_explorer_works_with_ipywidgets_7(studies, monkeypatch):
+    # Colab's image ships ipywidgets 7, which has no Stack: the kernel swaps the pictures.
+    images = explorer_images(studies, model=win5rb(filters=4, kernel_size=3, depth=2, seed=0))
+    monkeypatch.delattr(ipywidgets, "Stack")
+    box = static_explorer(studies, images=images, fwhms_mm=(0.0, 10.0))
+    left, right = box.columns
+    assert box.links == []
+    assert box.fwhm.index == 1  # nearest 8 mm
+    shown = right.children[0].children[0]
+    box.fwhm.index = 0
+    assert right.children[0].children[0] is not shown
+    box.count_level.index = 0
+    assert left.children[0] is left.choices[0]
+
+
+def test_live_explorer_shows_a_picture_in_the_static_book(studies):
+    explorer = MethodExplorer(studies, model=None)
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "launch" in bundle["text/html"]

@@ -5,8 +5,10 @@ it serves ``_build/html`` on 127.0.0.1 and refuses every other host inside the
 browser, so a page that still needs a CDN fails here. For every page of the
 table of contents: no JavaScript error (beyond an exact-text allow-list), every
 image decoded, at least as many images as its executed notebook has image
-outputs, mathematics typeset by the shipped MathJax. On the instructor's page
-the precomputed (kernel-free) sliders must move and change the picture.
+outputs, mathematics typeset by the shipped MathJax. Every page: no Markdown table left
+as text, no library log in an output, a ``<table>`` wherever the notebook displays a table,
+and every widget control (slider, toggle button) changes the picture it belongs to: the
+static book shows no control that moves while the picture stays put.
 Screenshots of every page go to ``_build/screenshots/`` for review.
 """
 
@@ -32,8 +34,6 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 #: server's address and a script's line:column are removed, see _normalise).
 ALLOWED_CONSOLE = frozenset(
     {
-        # sphinx-thebe declares its constant in every page and again in its script.
-        "Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been declared",
         # pydata-sphinx-theme before a reader has chosen light or dark mode.
         '"Got invalid theme mode: . Resetting to auto."',
         # Jupyter Book 1 sets no favicon; the browser asks for one anyway.
@@ -102,16 +102,16 @@ def browser():
     driver.quit()
 
 
-def _image_outputs(page: str) -> int:
+def _stage_outputs(page: str) -> list[dict]:
     notebook = STAGE / page.replace(".html", ".ipynb")
     if not notebook.is_file():
-        return 0
+        return []
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    return sum(
-        "image/png" in output.get("data", {})
-        for cell in cells
-        for output in cell.get("outputs", [])
-    )
+    return [output for cell in cells for output in cell.get("outputs", [])]
+
+
+def _image_outputs(page: str) -> int:
+    return sum("image/png" in output.get("data", {}) for output in _stage_outputs(page))
 
 
 def _wait(driver, script: str, timeout: float = 30.0) -> bool:
@@ -160,35 +160,94 @@ def test_page_renders_offline(server, browser, page):
     browser.save_screenshot(str(SCREENSHOTS / page.replace("/", "_").replace(".html", ".png")))
 
 
-_LAST_PICTURE = (
-    "const imgs = Array.from(document.querySelectorAll('.jupyter-widgets img'))"
-    ".filter(i => i.offsetParent !== null && i.naturalWidth > 0);"
-    "return imgs.length ? imgs[imgs.length - 1].src : null;"
+# --------------------------------------------------------------------------------------
+# What a reader sees in the outputs: tables, no library log, controls that do something
+# --------------------------------------------------------------------------------------
+
+#: Lines of a library's log that must never reach a reader's output.
+_LOG_NOISE = re.compile(r"absl|oneDNN|^\s*WARNING:", flags=re.M)
+
+#: A Markdown pipe-table delimiter row, e.g. ``|---|:--:|``.
+_TABLE_DELIMITER = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", flags=re.M)
+
+
+def _has_table_output(page: str) -> bool:
+    """True when the executed notebook displays a table (Markdown pipe table or HTML)."""
+    for output in _stage_outputs(page):
+        data = output.get("data", {})
+        markdown = "".join(data.get("text/markdown", ""))
+        html = "".join(data.get("text/html", ""))
+        if _TABLE_DELIMITER.search(markdown) or "<table" in html:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_outputs_read_cleanly(server, browser, page):
+    browser.get(f"{server}/{page}")
+    assert _wait(browser, "return document.readyState === 'complete'"), f"{page} never loaded"
+    text = browser.execute_script("return document.querySelector('main').innerText")
+    raw = [line for line in text.splitlines() if _TABLE_DELIMITER.search(line)]
+    assert raw == [], f"{page}: a Markdown table printed as text: {raw[:2]}"
+    outputs = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output, .output'))"
+        ".map(e => e.innerText).join('\\n')"
+    )
+    noise = [line for line in outputs.splitlines() if _LOG_NOISE.search(line)]
+    assert noise == [], f"{page}: library log lines in an output: {noise[:3]}"
+    if _has_table_output(page):
+        n_tables = browser.execute_script("return document.querySelectorAll('main table').length")
+        assert n_tables > 0, f"{page}: its notebook displays a table but the page has no <table>"
+
+
+_VISIBLE_PICTURES = (
+    "return Array.from(document.querySelectorAll('.jupyter-widgets img'))"
+    ".filter(i => i.offsetParent !== null && i.naturalWidth > 0)"
+    ".map(i => i.src.length + ':' + i.src.slice(-64)).join('|');"
 )
 
 
-def test_static_explorer_sliders_move_without_a_kernel(server, browser):
+def _controls(browser):
     from selenium.webdriver.common.by import By
+
+    handles = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
+    toggles = browser.find_elements(By.CSS_SELECTOR, ".widget-toggle-button")
+    return handles, toggles
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_every_control_changes_the_picture(server, browser, page):
+    """No control in the static book moves while the picture stays put."""
     from selenium.webdriver.common.keys import Keys
 
-    browser.get(f"{server}/book/instructor_explorer.html")
-    assert _wait(browser, "return document.querySelectorAll('.noUi-handle').length >= 4"), (
-        "the explorers' sliders were not rendered from the saved widget state"
-    )
-    # The precomputed explorer is the last one on the page: its two sliders are the
-    # last two, its picture the last visible widget image.
-    handles = browser.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
-    count_handle, fwhm_handle = handles[-2], handles[-1]
-    before = browser.execute_script(_LAST_PICTURE)
-    assert before is not None, "no picture shown"
-    fwhm_handle.send_keys(Keys.ARROW_RIGHT)
-    changed = f"return (function(){{{_LAST_PICTURE}}})() !== {json.dumps(before)}"
-    assert _wait(browser, changed, timeout=10), "moving the FWHM slider did not change the picture"
-    after_fwhm = browser.execute_script(_LAST_PICTURE)
-    count_handle.send_keys(Keys.ARROW_LEFT)
-    changed = f"return (function(){{{_LAST_PICTURE}}})() !== {json.dumps(after_fwhm)}"
-    assert _wait(browser, changed, timeout=10), (
-        "moving the count-level slider did not change the picture"
-    )
+    browser.get(f"{server}/{page}")
+    assert _wait(browser, "return document.readyState === 'complete'"), f"{page} never loaded"
+    state = "script[type='application/vnd.jupyter.widget-state+json']"
+    if not browser.execute_script(f"return document.querySelector({json.dumps(state)}) !== null"):
+        return
+    _wait(browser, "return document.querySelectorAll('.jupyter-widgets').length > 0")
+    time.sleep(1.0)
+    handles, toggles = _controls(browser)
+    changed = "return (function(){%s})() !== %s"
+    for number, handle in enumerate(handles):
+        before = browser.execute_script(_VISIBLE_PICTURES)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", handle)
+        handle.send_keys(Keys.ARROW_RIGHT)
+        if not _wait(browser, changed % (_VISIBLE_PICTURES, json.dumps(before)), timeout=5):
+            handle.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+            assert _wait(browser, changed % (_VISIBLE_PICTURES, json.dumps(before)), timeout=5), (
+                f"{page}: slider {number + 1} of {len(handles)} moves but the picture stays put"
+            )
+    for number, toggle in enumerate(toggles):
+        if "mod-active" in (toggle.get_attribute("class") or ""):
+            continue
+        before = browser.execute_script(_VISIBLE_PICTURES)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)
+        toggle.click()
+        assert _wait(browser, changed % (_VISIBLE_PICTURES, json.dumps(before)), timeout=5), (
+            f"{page}: button {toggle.text!r} ({number + 1} of {len(toggles)}) changes nothing"
+        )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "instructor_explorer_moved.png"))
+    if handles or toggles:
+        name = page.replace("/", "_").replace(".html", "_moved.png")
+        browser.save_screenshot(str(SCREENSHOTS / name))
