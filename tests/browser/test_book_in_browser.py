@@ -5,7 +5,8 @@ it serves ``_build/html`` on 127.0.0.1 and refuses every other host inside the
 browser, so a page that still needs a CDN fails here. For every page of the
 table of contents: no JavaScript error (beyond an exact-text allow-list), every
 image decoded, at least as many images as its executed notebook has image
-outputs, mathematics typeset by the shipped MathJax. Every page: no Markdown table left
+outputs, mathematics typeset by the shipped MathJax. Every page also at phone width (no
+sideways scrolling; screenshots ``*_phone.png``). Every page: no Markdown table left
 as text, no library log in an output, a ``<table>`` wherever the notebook displays a table,
 and every widget control (slider, toggle button) changes the picture it belongs to: the
 static book shows no control that moves while the picture stays put.
@@ -203,6 +204,25 @@ def test_outputs_read_cleanly(server, browser, page):
     if _has_table_output(page):
         n_tables = browser.execute_script("return document.querySelectorAll('main table').length")
         assert n_tables > 0, f"{page}: its notebook displays a table but the page has no <table>"
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_page_fits_a_phone(server, browser, page):
+    """At phone width (390 px) no page scrolls sideways; a screenshot for review."""
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(f"{server}/{page}")
+        assert _wait(browser, "return document.readyState === 'complete'"), f"{page} never loaded"
+        time.sleep(0.5)
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = page.replace("/", "_").replace(".html", "_phone.png")
+        browser.save_screenshot(str(SCREENSHOTS / name))
+        assert overflow <= 2, f"{page} scrolls sideways on a phone by {overflow} px"
+    finally:
+        browser.set_window_size(1280, 1000)
 
 
 _VISIBLE_PICTURES = (
