@@ -904,8 +904,10 @@ def static_explorer(
         index=names.index("WIN5-RB") if "WIN5-RB" in names else 0,
         description="left column",
         style={"description_width": "110px", "button_width": "140px"},
+        layout=ipywidgets.Layout(flex_flow="row wrap"),  # buttons wrap on a phone
     )
     pictures: list[bytes] = []
+    fitted = ipywidgets.Layout(width="100%", max_width="336px")
 
     def cell(study: Study, image: np.ndarray, label: str) -> Any:
         png, metrics = _column_picture(study, image, label, image_max=image_max)
@@ -913,7 +915,8 @@ def static_explorer(
         return ipywidgets.VBox(
             [
                 ipywidgets.HTML(_metrics_html(study.count_level, label, metrics)),
-                ipywidgets.Image(value=png, format="png", layout=ipywidgets.Layout(width="336px")),
+                # Drawn 336 px wide; shrinks a little so that two columns share a page.
+                ipywidgets.Image(value=png, format="png", layout=fitted),
             ]
         )
 
@@ -938,9 +941,11 @@ def static_explorer(
     columns = []
     for per_level in (left_levels, right_levels):
         column, link = _switch(per_level, count_level)
+        # Two columns side by side from about 650 px, one above the other on a phone.
+        column.layout = ipywidgets.Layout(flex="1 1 300px", max_width="336px")
         links.append(link)
         columns.append(column)
-    row = ipywidgets.HBox(columns, layout=ipywidgets.Layout(flex_flow="row wrap", grid_gap="12px"))
+    row = ipywidgets.HBox(columns, layout=ipywidgets.Layout(flex_flow="row wrap", grid_gap="6px"))
     box = ipywidgets.VBox([count_level, fwhm, method, row])
     box.count_level, box.method, box.fwhm, box.columns = count_level, method, fwhm, columns
     box.links = [link for link in links if link is not None]

@@ -5,7 +5,8 @@ it serves ``_build/html`` on 127.0.0.1 and refuses every other host inside the
 browser, so a page that still needs a CDN fails here. For every page of the
 table of contents: no JavaScript error (beyond an exact-text allow-list), every
 image decoded, at least as many images as its executed notebook has image
-outputs, mathematics typeset by the shipped MathJax. Every page: no Markdown table left
+outputs, mathematics typeset by the shipped MathJax. Every page also at phone width (no
+sideways scrolling; screenshots ``*_phone.png``). Every page: no Markdown table left
 as text, no library log in an output, a ``<table>`` wherever the notebook displays a table,
 and every widget control (slider, toggle button) changes the picture it belongs to: the
 static book shows no control that moves while the picture stays put.
@@ -41,6 +42,10 @@ ALLOWED_CONSOLE = frozenset(
         "(File not found)",
     }
 )
+
+
+#: A widget view that the page renders from the saved widget state.
+_VIEW = "script[type='application/vnd.jupyter.widget-view+json']"
 
 
 def _normalise(message: str, server: str) -> str:
@@ -132,8 +137,9 @@ def test_page_renders_offline(server, browser, page):
         assert _wait(browser, "return document.querySelectorAll('mjx-container').length > 0"), (
             f"{page}: mathematics was not typeset (MathJax must load from ./offline)"
         )
-    state = "script[type='application/vnd.jupyter.widget-state+json']"
-    if browser.execute_script(f"return document.querySelector({json.dumps(state)}) !== null"):
+    # A widget view in the page (live explorers are shown as pictures, so a page may
+    # carry widget state without any view).
+    if browser.execute_script(f"return document.querySelector({json.dumps(_VIEW)}) !== null"):
         assert _wait(browser, "return document.querySelectorAll('.jupyter-widgets').length > 0"), (
             f"{page}: widgets were not rendered from their saved state"
         )
@@ -200,6 +206,25 @@ def test_outputs_read_cleanly(server, browser, page):
         assert n_tables > 0, f"{page}: its notebook displays a table but the page has no <table>"
 
 
+@pytest.mark.parametrize("page", _pages())
+def test_page_fits_a_phone(server, browser, page):
+    """At phone width (390 px) no page scrolls sideways; a screenshot for review."""
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(f"{server}/{page}")
+        assert _wait(browser, "return document.readyState === 'complete'"), f"{page} never loaded"
+        time.sleep(0.5)
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = page.replace("/", "_").replace(".html", "_phone.png")
+        browser.save_screenshot(str(SCREENSHOTS / name))
+        assert overflow <= 2, f"{page} scrolls sideways on a phone by {overflow} px"
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
 _VISIBLE_PICTURES = (
     "return Array.from(document.querySelectorAll('.jupyter-widgets img'))"
     ".filter(i => i.offsetParent !== null && i.naturalWidth > 0)"
@@ -222,8 +247,7 @@ def test_every_control_changes_the_picture(server, browser, page):
 
     browser.get(f"{server}/{page}")
     assert _wait(browser, "return document.readyState === 'complete'"), f"{page} never loaded"
-    state = "script[type='application/vnd.jupyter.widget-state+json']"
-    if not browser.execute_script(f"return document.querySelector({json.dumps(state)}) !== null"):
+    if not browser.execute_script(f"return document.querySelector({json.dumps(_VIEW)}) !== null"):
         return
     _wait(browser, "return document.querySelectorAll('.jupyter-widgets').length > 0")
     time.sleep(1.0)
