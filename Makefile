@@ -59,14 +59,19 @@ book: $(STAMP)
 # widget there. Building the venv downloads Colab's TensorFlow once (a few minutes; the
 # stamp keeps it until the list changes).
 COLAB_VENV := .venv-colab
+# Colab's Python (3.13) when this machine has it; otherwise the project's own Python, which
+# Colab's package versions also support (a fresh machine with only Python 3.11 still runs it).
 COLAB_PYTHON := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do "$$p" -c "" 2>/dev/null && { command -v "$$p"; break; }; done)
+ifeq ($(COLAB_PYTHON),)
+COLAB_PYTHON := $(BOOTSTRAP_PYTHON)
+endif
 COLAB_PACKAGES := tensorflow keras numpy scipy matplotlib scikit-image ipywidgets ipykernel \
 	ipython pyyaml pillow h5py
 
 colab-venv: $(COLAB_VENV)/.installed
 
 $(COLAB_VENV)/.installed: .ci/colab_packages.txt
-	@test -n "$(COLAB_PYTHON)" || { echo "error: Python 3.13 (Colab's) not found" >&2; exit 1; }
+	@echo "Building $(COLAB_VENV) from Colab's package list with $(COLAB_PYTHON) ($$($(COLAB_PYTHON) --version))"
 	rm -rf $(COLAB_VENV)
 	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
 	grep -E '^[A-Za-z0-9_.-]+==' .ci/colab_packages.txt > $(COLAB_VENV)/colab-constraints.txt
