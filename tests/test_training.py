@@ -466,3 +466,28 @@ def test_plateau_rule_compares_the_last_quarter():
     assert training._on_plateau(flat, config)
     assert not training._on_plateau(flat[:7], config)  # too early to judge
     assert not training._on_plateau(flat, TrainingConfig())  # off by default
+
+
+def test_a_kill_between_the_history_and_keras_backup_repeats_that_epoch(
+    data, tmp_path, monkeypatch
+):
+    uninterrupted = _tiny_run(data, tmp_path / "whole")
+    save = keras.callbacks.BackupAndRestore._save_model
+    calls = []
+
+    def dies_at_the_second_backup(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed after the history, before the backup")
+        save(self)
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model", dies_at_the_second_backup)
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_run(data, tmp_path / "killed")
+    state = json.loads((tmp_path / "killed" / "checkpoint.json").read_text())
+    assert state["epochs_completed"] == 2  # the history got ahead of Keras's backup
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model", save)
+    resumed = _tiny_run(data, tmp_path / "killed")
+    assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 3
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    _assert_same_weights(_weights(resumed.model), _weights(uninterrupted.model))
