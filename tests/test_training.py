@@ -491,3 +491,43 @@ def test_a_kill_between_the_history_and_keras_backup_repeats_that_epoch(
     assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 3
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
     _assert_same_weights(_weights(resumed.model), _weights(uninterrupted.model))
+
+
+def test_v2_set_supervised_targets_and_ideal_report_use_the_per_level_ideal(tmp_path):
+    from spect_tutorial.acquisition import SpectGeometry
+    from spect_tutorial.datasets import build_training_set, gather_pairs
+
+    data = build_training_set(
+        n_phantoms=3,
+        realizations=2,
+        count_levels=(12.5, 200.0),
+        seed=5,
+        validation_fraction=0.34,
+        crop_px=(16, 16),
+        slab_half_width_mm=40.0,
+        shape=(64, 64, 64),
+        voxel_size_mm=6.4,
+        geometry=SpectGeometry(n_views=32, n_bins=32, bin_size_mm=12.8),
+        acquisition="v2",
+        cache_dir=None,
+    )
+    levels = data.reference.level_images
+    pairs = np.array([[0, 0, 1, 0, 1], [0, 1, 1, 0, 1]])
+    inputs, targets = gather_pairs(data.noise2noise, pairs, reference=data.reference)
+    means = data.noise2noise.means[0, [0, 1], 0]
+    np.testing.assert_allclose(targets[0, ..., 0], levels[0, 0, 1] / means[0], rtol=1e-5)
+    np.testing.assert_allclose(targets[1, ..., 0], levels[0, 1, 1] / means[1], rtol=1e-5)
+    report = training.IdealReport(
+        data.noise2noise, data.reference, count_levels=(12.5, 200.0), curve=tmp_path / "c.json"
+    )
+    result = training.train_pairs(
+        training.PairSource.supervised(data.noise2noise, data.reference),
+        model=TINY_MODEL,
+        config=replace(TINY, epochs=1, crop_px=None),
+        work_dir=tmp_path / "work",
+        callbacks=[report],
+        verbose=False,
+    )
+    (row,) = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert set(row["val_nrmse_ideal_per_level"]) == {"12.5", "200"}
+    assert row["val_nrmse_ideal"] == pytest.approx(result.history[0]["report_val_nrmse_ideal"])
