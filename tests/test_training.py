@@ -513,7 +513,7 @@ def test_v2_set_supervised_targets_and_ideal_report_use_the_per_level_ideal(tmp_
     )
     levels = data.reference.level_images
     pairs = np.array([[0, 0, 1, 0, 1], [0, 1, 1, 0, 1]])
-    inputs, targets = gather_pairs(data.noise2noise, pairs, reference=data.reference)
+    _, targets = gather_pairs(data.noise2noise, pairs, reference=data.reference)
     means = data.noise2noise.means[0, [0, 1], 0]
     np.testing.assert_allclose(targets[0, ..., 0], levels[0, 0, 1] / means[0], rtol=1e-5)
     np.testing.assert_allclose(targets[1, ..., 0], levels[0, 1, 1] / means[1], rtol=1e-5)
