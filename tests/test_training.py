@@ -531,3 +531,31 @@ def test_v2_set_supervised_targets_and_ideal_report_use_the_per_level_ideal(tmp_
     (row,) = json.loads((tmp_path / "c.json").read_text())["rows"]
     assert set(row["val_nrmse_ideal_per_level"]) == {"12.5", "200"}
     assert row["val_nrmse_ideal"] == pytest.approx(result.history[0]["report_val_nrmse_ideal"])
+
+
+def test_the_2_5d_variant_trains_on_adjacent_slices_with_the_same_loop(data, tmp_path):
+    from spect_tutorial.datasets import gather_pairs
+
+    pairs = np.array([[0, 0, 0, 0, 1], [0, 1, 2, 1, 0]])
+    inputs, targets = gather_pairs(data.noise2noise, pairs, input_slices=3)
+    flat_inputs, flat_targets = gather_pairs(data.noise2noise, pairs)
+    assert inputs.shape[-1] == 3 and targets.shape[-1] == 1
+    np.testing.assert_array_equal(inputs[..., 1:2], flat_inputs)  # the centre channel
+    np.testing.assert_array_equal(targets, flat_targets)
+    np.testing.assert_array_equal(inputs[0, ..., 0], inputs[0, ..., 1])  # edge repeated
+    offsets = np.array([[1, 2], [0, 3]])
+    cropped, _ = gather_pairs(
+        data.noise2noise, pairs, input_slices=3, crop_px=(8, 8), offsets=offsets
+    )
+    np.testing.assert_array_equal(cropped[1], inputs[1, 0:8, 3:11])
+    result = _tiny_run(data, tmp_path / "run", replace(TINY, epochs=1, input_slices=3))
+    assert result.model.input_shape == (None, None, None, 3)
+    with pytest.raises(ValueError, match="input_slices"):
+        TrainingConfig(input_slices=2)
+    with pytest.raises(ValueError, match="channels"):
+        train_noise2noise(
+            data.noise2noise,
+            model={**TINY_MODEL, "channels": 1},
+            config=replace(TINY, input_slices=3),
+            work_dir=tmp_path / "bad",
+        )
