@@ -1318,6 +1318,7 @@ def gather_pairs(
     reference: IdealStore | None = None,
     crop_px: tuple[int, int] | None = None,
     offsets: np.ndarray | None = None,
+    input_slices: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalised input and target images of some pairs.
 
@@ -1336,34 +1337,53 @@ def gather_pairs(
         Cut ``(height, width)`` patches, at ``offsets``.
     offsets : numpy.ndarray, optional
         ``(B, 2)`` top-left corners of the patches (with ``crop_px``).
+    input_slices : int, optional
+        Odd number of adjacent transaxial slices in each input (the 2.5D
+        variant, :func:`spect_tutorial.model.adjacent_slices`): the pair's
+        slice in the middle channel, the edge slice repeated at the slab's
+        ends. The target stays the pair's one slice. Default 1 (2D).
 
     Returns
     -------
     inputs, targets : numpy.ndarray
-        float32 ``(B, height, width, 1)``, both divided by the input's volume mean.
+        float32 ``(B, height, width, input_slices)`` and ``(B, height, width, 1)``,
+        both divided by the input's volume mean.
     """
     pairs = np.asarray(pairs, dtype=np.int64)
     phantom, level, slice_, first, second = pairs.T
     means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
     scale = np.zeros_like(means)
     np.divide(1.0, means, out=scale, where=means > 0)
-    inputs = dataset.images[phantom, level, first, slice_]
+    if isinstance(input_slices, bool) or not isinstance(input_slices, numbers.Integral):
+        raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
+    if input_slices < 1 or input_slices % 2 == 0:
+        raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
+    half = int(input_slices) // 2
+    neighbours = np.clip(
+        slice_[:, None] + np.arange(-half, half + 1)[None, :], 0, dataset.n_slices - 1
+    )
+    inputs = dataset.images[phantom[:, None], level[:, None], first[:, None], neighbours]
     if reference is None:
         targets = dataset.images[phantom, level, second, slice_]
     elif reference.level_images is not None:  # the ideal differs per count level
         targets = reference.level_images[phantom, level, slice_]
     else:
         targets = reference.images[phantom, slice_]
-    inputs = (inputs * scale[:, None, None]).astype(np.float32)
+    inputs = (inputs * scale[:, None, None, None]).astype(np.float32)
     targets = (targets * scale[:, None, None]).astype(np.float32)
     if crop_px is not None:
         height, width = crop_px
         rows = offsets[:, 0, None] + np.arange(height)
         cols = offsets[:, 1, None] + np.arange(width)
         batch = np.arange(len(pairs))[:, None, None]
-        inputs = inputs[batch, rows[:, :, None], cols[:, None, :]]
+        inputs = inputs[
+            batch[..., None],
+            np.arange(inputs.shape[1])[None, :, None, None],
+            rows[:, None, :, None],
+            cols[:, None, None, :],
+        ]
         targets = targets[batch, rows[:, :, None], cols[:, None, :]]
-    return inputs[..., np.newaxis], targets[..., np.newaxis]
+    return np.moveaxis(inputs, 1, -1), targets[..., np.newaxis]
 
 
 class PairSchedule:
@@ -1391,6 +1411,8 @@ class PairSchedule:
         drawn per pair and pass from the same seed (input and target share it).
     reference : IdealStore, optional
         Supervised targets (see :func:`gather_pairs`); same pairs and order.
+    input_slices : int, optional
+        Adjacent slices per input (2.5D, see :func:`gather_pairs`); default 1.
 
     Notes
     -----
@@ -1409,6 +1431,7 @@ class PairSchedule:
         steps_per_epoch: int | None = None,
         crop_px: tuple[int, int] | None = None,
         reference: IdealStore | None = None,
+        input_slices: int = 1,
     ) -> None:
         if not isinstance(dataset, Noise2NoiseSet):
             raise ValueError(f"dataset must be a Noise2NoiseSet, got {type(dataset).__name__}")
@@ -1424,6 +1447,9 @@ class PairSchedule:
             if not reference.matches(dataset):
                 raise ValueError("reference does not match the dataset's phantoms and slices")
         self.reference = reference
+        self.input_slices = _positive_int(input_slices, "input_slices")
+        if self.input_slices % 2 == 0:
+            raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
         self.crop_px = None if crop_px is None else _check_pair_of_ints(crop_px, "crop_px")
         if self.crop_px is not None and any(
             crop > size for crop, size in zip(self.crop_px, dataset.slice_shape, strict=True)
@@ -1493,7 +1519,12 @@ class PairSchedule:
         """Normalised ``(inputs, targets)``, each ``(B, height, width, 1)`` float32."""
         pairs, offsets = self.indices(epoch, step)
         return gather_pairs(
-            self.dataset, pairs, reference=self.reference, crop_px=self.crop_px, offsets=offsets
+            self.dataset,
+            pairs,
+            reference=self.reference,
+            crop_px=self.crop_px,
+            offsets=offsets,
+            input_slices=self.input_slices,
         )
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -169,6 +169,10 @@ class TrainingConfig:
         ``None`` (default): off. Early stopping (``patience``) still applies.
     plateau_min_epochs : int, optional
         First epoch at which the plateau rule is checked (8).
+    input_slices : int, optional
+        Adjacent transaxial slices per input (odd): 1 (default) for the 2D
+        network, 3 for the 2.5D variant (``win5rb(channels=3)``, predicting the
+        centre slice; a model configuration dict gets ``channels`` from here).
     dtype_policy : str, optional
         Keras dtype policy of the layers during training, one of
         :data:`DTYPE_POLICIES` (``"float32"``; ``"mixed_bfloat16"`` computes in
@@ -194,6 +198,7 @@ class TrainingConfig:
     lr_factor: float = 0.5
     plateau: float | None = None
     plateau_min_epochs: int = 8
+    input_slices: int = 1
     dtype_policy: str = "float32"
 
     def __post_init__(self) -> None:
@@ -207,6 +212,9 @@ class TrainingConfig:
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
             raise ValueError(f"lr_factor must be a number in (0, 1), got {factor!r}")
         _positive_int(self.plateau_min_epochs, "plateau_min_epochs")
+        _positive_int(self.input_slices, "input_slices")
+        if self.input_slices % 2 == 0:
+            raise ValueError(f"input_slices must be odd (a centre slice), got {self.input_slices}")
         if self.plateau is not None and (
             isinstance(self.plateau, bool)
             or not isinstance(self.plateau, numbers.Real)
@@ -807,6 +815,14 @@ def train_pairs(
     work_dir = Path(work_dir)
     # Everything the caller gives is checked before the first TensorFlow operation.
     _check_model_argument(model)
+    if isinstance(model, Mapping):
+        channels = model.get("channels", config.input_slices)
+        if channels != config.input_slices:
+            raise ValueError(
+                f"the model's channels ({channels}) must equal config.input_slices "
+                f"({config.input_slices})"
+            )
+        model = {**model, "channels": config.input_slices} if config.input_slices > 1 else model
     _check_strategy(strategy)
     if initial_weights is not None and not Path(initial_weights).is_file():
         raise ValueError(f"initial_weights {str(initial_weights)!r} is not a file")
@@ -818,6 +834,7 @@ def train_pairs(
         steps_per_epoch=config.steps_per_epoch,
         crop_px=config.crop_px,
         reference=reference,
+        input_slices=config.input_slices,
     )
     has_validation = bool(np.any(dataset.validation))
     validation = None
@@ -831,6 +848,7 @@ def train_pairs(
             batch_size=config.batch_size,
             steps_per_epoch=config.validation_steps,
             crop_px=config.crop_px,
+            input_slices=config.input_slices,
         )
 
     _enable_determinism(config.seed)

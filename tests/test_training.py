@@ -466,3 +466,96 @@ def test_plateau_rule_compares_the_last_quarter():
     assert training._on_plateau(flat, config)
     assert not training._on_plateau(flat[:7], config)  # too early to judge
     assert not training._on_plateau(flat, TrainingConfig())  # off by default
+
+
+def test_a_kill_between_the_history_and_keras_backup_repeats_that_epoch(
+    data, tmp_path, monkeypatch
+):
+    uninterrupted = _tiny_run(data, tmp_path / "whole")
+    save = keras.callbacks.BackupAndRestore._save_model
+    calls = []
+
+    def dies_at_the_second_backup(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed after the history, before the backup")
+        save(self)
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model", dies_at_the_second_backup)
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_run(data, tmp_path / "killed")
+    state = json.loads((tmp_path / "killed" / "checkpoint.json").read_text())
+    assert state["epochs_completed"] == 2  # the history got ahead of Keras's backup
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model", save)
+    resumed = _tiny_run(data, tmp_path / "killed")
+    assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 3
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    _assert_same_weights(_weights(resumed.model), _weights(uninterrupted.model))
+
+
+def test_v2_set_supervised_targets_and_ideal_report_use_the_per_level_ideal(tmp_path):
+    from spect_tutorial.acquisition import SpectGeometry
+    from spect_tutorial.datasets import build_training_set, gather_pairs
+
+    data = build_training_set(
+        n_phantoms=3,
+        realizations=2,
+        count_levels=(12.5, 200.0),
+        seed=5,
+        validation_fraction=0.34,
+        crop_px=(16, 16),
+        slab_half_width_mm=40.0,
+        shape=(64, 64, 64),
+        voxel_size_mm=6.4,
+        geometry=SpectGeometry(n_views=32, n_bins=32, bin_size_mm=12.8),
+        acquisition="v2",
+        cache_dir=None,
+    )
+    levels = data.reference.level_images
+    pairs = np.array([[0, 0, 1, 0, 1], [0, 1, 1, 0, 1]])
+    _, targets = gather_pairs(data.noise2noise, pairs, reference=data.reference)
+    means = data.noise2noise.means[0, [0, 1], 0]
+    np.testing.assert_allclose(targets[0, ..., 0], levels[0, 0, 1] / means[0], rtol=1e-5)
+    np.testing.assert_allclose(targets[1, ..., 0], levels[0, 1, 1] / means[1], rtol=1e-5)
+    report = training.IdealReport(
+        data.noise2noise, data.reference, count_levels=(12.5, 200.0), curve=tmp_path / "c.json"
+    )
+    result = training.train_pairs(
+        training.PairSource.supervised(data.noise2noise, data.reference),
+        model=TINY_MODEL,
+        config=replace(TINY, epochs=1, crop_px=None),
+        work_dir=tmp_path / "work",
+        callbacks=[report],
+        verbose=False,
+    )
+    (row,) = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert set(row["val_nrmse_ideal_per_level"]) == {"12.5", "200"}
+    assert row["val_nrmse_ideal"] == pytest.approx(result.history[0]["report_val_nrmse_ideal"])
+
+
+def test_the_2_5d_variant_trains_on_adjacent_slices_with_the_same_loop(data, tmp_path):
+    from spect_tutorial.datasets import gather_pairs
+
+    pairs = np.array([[0, 0, 0, 0, 1], [0, 1, 2, 1, 0]])
+    inputs, targets = gather_pairs(data.noise2noise, pairs, input_slices=3)
+    flat_inputs, flat_targets = gather_pairs(data.noise2noise, pairs)
+    assert inputs.shape[-1] == 3 and targets.shape[-1] == 1
+    np.testing.assert_array_equal(inputs[..., 1:2], flat_inputs)  # the centre channel
+    np.testing.assert_array_equal(targets, flat_targets)
+    np.testing.assert_array_equal(inputs[0, ..., 0], inputs[0, ..., 1])  # edge repeated
+    offsets = np.array([[1, 2], [0, 3]])
+    cropped, _ = gather_pairs(
+        data.noise2noise, pairs, input_slices=3, crop_px=(8, 8), offsets=offsets
+    )
+    np.testing.assert_array_equal(cropped[1], inputs[1, 0:8, 3:11])
+    result = _tiny_run(data, tmp_path / "run", replace(TINY, epochs=1, input_slices=3))
+    assert result.model.input_shape == (None, None, None, 3)
+    with pytest.raises(ValueError, match="input_slices"):
+        TrainingConfig(input_slices=2)
+    with pytest.raises(ValueError, match="channels"):
+        train_noise2noise(
+            data.noise2noise,
+            model={**TINY_MODEL, "channels": 1},
+            config=replace(TINY, input_slices=3),
+            work_dir=tmp_path / "bad",
+        )
