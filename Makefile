@@ -89,7 +89,7 @@ constraints:
 	rm -rf .venv-pins
 	$(BOOTSTRAP_PYTHON) -m venv .venv-pins
 	.venv-pins/bin/python -m pip install --quiet --upgrade pip
-	.venv-pins/bin/python -m pip install --quiet -e '.[test]'
+	.venv-pins/bin/python -m pip install --quiet -e '.[test,bm4d]'
 	{ sed -n '1,/^# Regenerate/p' constraints.txt; \
 	  .venv-pins/bin/python -m pip freeze --exclude-editable | grep -v '^spect.tutorial'; } \
 		> constraints.txt.new
