@@ -95,6 +95,7 @@ __all__ = [
     "SWEEP_MEMBERS",
     "CurvePoint",
     "Family",
+    "available_points",
     "build_parser",
     "complete_patients",
     "complete_records",
@@ -168,6 +169,18 @@ _QUICK_FAMILIES = {
 def point_methods() -> list[str]:
     """Benchmark methods shown as points: every registered method not in a sweep."""
     return [name for name in METHODS if name not in SWEEP_MEMBERS]
+
+
+def available_points(weights_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The point methods a default run applies: networks only where their weights exist."""
+    from .weights import resolve_weights_dir
+
+    directory = resolve_weights_dir(None if weights_dir is None else Path(weights_dir))
+    return [
+        name
+        for name in point_methods()
+        if not METHODS[name].network or (directory / f"{name}.weights.h5").exists()
+    ]
 
 
 def _key(record: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -618,7 +631,8 @@ def complete_patients(
     records : iterable of mapping
         Trade-off records.
     families : mapping of str to sequence of float, optional
-        The sweep that was run (default :data:`FAMILIES`' settings).
+        The sweep that was run (default :data:`FAMILIES`' settings and every
+        point method of :func:`available_points`).
 
     Returns
     -------
@@ -627,6 +641,8 @@ def complete_patients(
     """
     sweep = _check_families(families)
     swept = {(name, float(setting)) for name, values in sweep.items() for setting in values}
+    if families is None:
+        swept |= {(name, None) for name in available_points()}
     units: dict[float, set[tuple[str, Any]]] = defaultdict(lambda: set(swept))
     have: dict[float, dict[int, dict[tuple[str, Any], set[int]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(set))
