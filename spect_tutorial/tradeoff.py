@@ -690,6 +690,8 @@ _STYLES = {
     "osem": ("#D55E00", ":"),
 }
 _POINT_MARKERS = "osD^v<>P*X"
+# Okabe-Ito colours not used by the curves (colour-blind safe), then greys.
+_POINT_COLOURS = ("#000000", "#CC79A7", "#E69F00", "#882255", "#999999", "#444444")
 
 
 def plot_tradeoff(
@@ -756,22 +758,35 @@ def plot_tradeoff(
                 x[order], y[order], style, color=colour, marker=".", label=FAMILIES[family].label
             )
             ax.fill_between(x[order], low[order], high[order], color=colour, alpha=0.15, lw=0)
-        for marker, name in zip(_POINT_MARKERS, shown, strict=False):
+        drawn = bool(ax.lines)
+        for marker, colour, name in zip(_POINT_MARKERS, _POINT_COLOURS * 2, shown, strict=False):
             (point,) = curve(values, count_level, name)
             noise, value = point.values["noise"], point.values[quantity]
-            if not value.n:
+            if not value.n or not noise.n:
                 continue
+            drawn = True
             ax.errorbar(
                 100 * noise.mean,
                 value.mean,
                 xerr=[[100 * (noise.mean - noise.low)], [100 * (noise.high - noise.mean)]],
                 yerr=[[value.mean - value.low], [value.high - value.mean]],
                 fmt=marker,
-                color="black",
+                color=colour,
                 mfc="white",
-                ms=6,
+                mew=1.5,
+                ms=7,
                 capsize=2,
                 label=labels.get(name, name),
+            )
+        if not drawn:
+            ax.text(
+                0.5,
+                0.5,
+                "no records yet\n(defect error: patients with a defect)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize="small",
             )
         if quantity in ("wall_error", "defect_error"):
             ax.axhline(0.0, color="grey", lw=0.8)
