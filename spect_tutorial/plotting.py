@@ -469,9 +469,7 @@ def show_method_differences(
             if c == 0:
                 top.set_ylabel(f"{view}, mm", fontsize=8)
     if shown is not None:
-        figure.colorbar(
-            shown, ax=axes[0::2, :].ravel().tolist(), shrink=0.8, label="relative activity"
-        )
+        figure.colorbar(shown, ax=axes, shrink=0.5, label="relative activity (top rows)")
     if diff is not None:
-        figure.colorbar(diff, ax=axes[1::2, :].ravel().tolist(), shrink=0.8, label="difference")
+        figure.colorbar(diff, ax=axes, shrink=0.5, label="minus reference (bottom rows)")
     return figure

@@ -94,6 +94,7 @@ __all__ = [
     "SWEEP_MEMBERS",
     "CurvePoint",
     "Family",
+    "available_points",
     "build_parser",
     "complete_patients",
     "complete_records",
@@ -145,7 +146,9 @@ FAMILIES: dict[str, Family] = {
     "osem": Family("OSEM, no filter", "iterations (8 subsets)", (1.0, 2.0, 3.0, 4.0, 6.0)),
 }
 
-#: Benchmark methods that are one setting of a sweep (not repeated as points).
+#: Benchmark methods that are one setting of a sweep (not repeated as points). The 10 mm
+#: Gaussian lies between the 3-D sweep's 8 and 12 mm settings and is not recorded itself
+#: (the sweep was thinned to fit the run on two shared cores): its ensemble noise is "–".
 SWEEP_MEMBERS: dict[str, tuple[str, float]] = {
     "noisy": ("osem", 4.0),
     "gaussian_8mm": ("gaussian_3d", 8.0),
@@ -167,6 +170,18 @@ _QUICK_FAMILIES = {
 def point_methods() -> list[str]:
     """Benchmark methods shown as points: every registered method not in a sweep."""
     return [name for name in METHODS if name not in SWEEP_MEMBERS]
+
+
+def available_points(weights_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The point methods a default run applies: networks only where their weights exist."""
+    from .weights import resolve_weights_dir
+
+    directory = resolve_weights_dir(None if weights_dir is None else Path(weights_dir))
+    return [
+        name
+        for name in point_methods()
+        if not METHODS[name].network or (directory / f"{name}.weights.h5").exists()
+    ]
 
 
 def _key(record: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -623,7 +638,8 @@ def complete_patients(
     records : iterable of mapping
         Trade-off records.
     families : mapping of str to sequence of float, optional
-        The sweep that was run (default :data:`FAMILIES`' settings).
+        The sweep that was run (default :data:`FAMILIES`' settings and every
+        point method of :func:`available_points`).
 
     Returns
     -------
@@ -632,6 +648,8 @@ def complete_patients(
     """
     sweep = _check_families(families)
     swept = {(name, float(setting)) for name, values in sweep.items() for setting in values}
+    if families is None:
+        swept |= {(name, None) for name in available_points()}
     units: dict[float, set[tuple[str, Any]]] = defaultdict(lambda: set(swept))
     have: dict[float, dict[int, dict[tuple[str, Any], set[int]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(set))
@@ -679,6 +697,8 @@ _STYLES = {
     "osem": ("#D55E00", ":"),
 }
 _POINT_MARKERS = "osD^v<>P*X"
+# Okabe-Ito colours not used by the curves (colour-blind safe), then greys.
+_POINT_COLOURS = ("#000000", "#CC79A7", "#E69F00", "#882255", "#999999", "#444444")
 
 
 def plot_tradeoff(
@@ -745,22 +765,35 @@ def plot_tradeoff(
                 x[order], y[order], style, color=colour, marker=".", label=FAMILIES[family].label
             )
             ax.fill_between(x[order], low[order], high[order], color=colour, alpha=0.15, lw=0)
-        for marker, name in zip(_POINT_MARKERS, shown, strict=False):
+        drawn = bool(ax.lines)
+        for marker, colour, name in zip(_POINT_MARKERS, _POINT_COLOURS * 2, shown, strict=False):
             (point,) = curve(values, count_level, name)
             noise, value = point.values["noise"], point.values[quantity]
-            if not value.n:
+            if not value.n or not noise.n:
                 continue
+            drawn = True
             ax.errorbar(
                 100 * noise.mean,
                 value.mean,
                 xerr=[[100 * (noise.mean - noise.low)], [100 * (noise.high - noise.mean)]],
                 yerr=[[value.mean - value.low], [value.high - value.mean]],
                 fmt=marker,
-                color="black",
+                color=colour,
                 mfc="white",
-                ms=6,
+                mew=1.5,
+                ms=7,
                 capsize=2,
                 label=labels.get(name, name),
+            )
+        if not drawn:
+            ax.text(
+                0.5,
+                0.5,
+                "no records yet\n(defect error: patients with a defect)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize="small",
             )
         if quantity in ("wall_error", "defect_error"):
             ax.axhline(0.0, color="grey", lw=0.8)

@@ -181,7 +181,7 @@ def _verdict(
         word = "not comparable"
         if not note:
             note = (
-                f"{n_outside} patient(s) outside the curve's noise range"
+                f"{n_outside} patient(s) outside the curve's noise range or without a curve"
                 if n_outside
                 else "fewer than two patients"
             )
@@ -329,8 +329,8 @@ def judge_matched(
     note = ""
     if failed_excess and float(np.mean(failed_excess)) > WALL_FAILED_MARGIN:
         note = f"{np.mean(failed_excess):.1f} more failed wall fits than the filter"
-    side = "|.| " if absolute else ""
-    criterion = f"{side}{quantity} minus {family}'s at equal noise: whole 95 % interval < 0"
+    what = f"distance of {quantity} from {reference:g}" if absolute else quantity
+    criterion = f"{what}, minus {family}'s at equal noise: whole 95 % interval < 0"
     return _verdict(method, criterion, differences, below=0.0, n_outside=outside, note=note)
 
 
@@ -449,7 +449,8 @@ def verdict_table(
         One row per criterion: ``finding``, ``criterion``, ``value``
         (:class:`~spect_tutorial.results.Estimate`), ``verdict``, ``control``
         (the control's :class:`Verdict`), ``control_name``, ``result`` (the
-        method's :class:`Verdict`) and ``beside`` (an extra estimate or None).
+        method's :class:`Verdict`), ``beside`` (an extra estimate or None) and
+        ``beside_label`` (what it is).
     """
     from .results import paired_ratio
     from .tradeoff import patient_values
@@ -458,7 +459,9 @@ def verdict_table(
     control, smooth = CONTROL, OVERSMOOTHED
     rows: list[dict[str, Any]] = []
 
-    def add(finding: str, judge: Any, control_key: MethodKey, beside: Any = None) -> None:
+    def add(
+        finding: str, judge: Any, control_key: MethodKey, beside: Any = None, aside: str = ""
+    ) -> None:
         result, against = judge(method), judge(control_key)
         rows.append(
             {
@@ -470,6 +473,7 @@ def verdict_table(
                 "control": against,
                 "control_name": _label(control_key),
                 "beside": beside,
+                "beside_label": aside,
             }
         )
 
@@ -479,7 +483,13 @@ def verdict_table(
         nrmse_beside = paired_ratio(
             benchmark_records, method, "gaussian_optimal", count_level=count_level
         )
-    add("1 more noise removed", lambda m: judge_noise(values, m), control, nrmse_beside)
+    add(
+        "1 more noise removed",
+        lambda m: judge_noise(values, m),
+        control,
+        nrmse_beside,
+        "NRMSE / optimal Gaussian's",
+    )
     for family in families:
         add(
             f"2 wall at equal noise vs {family}",
@@ -493,6 +503,7 @@ def verdict_table(
         ),
         control,
         beside=_plain(values, method, "peak_ratio"),
+        aside="mean peak ratio",
     )
     if benchmark_records is not None:
         bench = benchmark_records
@@ -514,6 +525,7 @@ def verdict_table(
         lambda m: judge_defect_safety(values, m),
         smooth,
         beside=judge_matched(values, method, "gaussian_3d", "defect_error").value,
+        aside="minus gaussian_3d's at equal noise",
     )
     return rows
 
@@ -557,7 +569,16 @@ def verdict_markdown(rows: Sequence[Mapping[str, Any]], *, digits: int = 3) -> s
     """
     from .results import markdown_rows
 
-    header = ["finding", "criterion", "value", "95 % interval", "n", "verdict", "control"]
+    header = [
+        "finding",
+        "criterion",
+        "value",
+        "95 % interval",
+        "n",
+        "verdict",
+        "control",
+        "beside",
+    ]
     lines = []
     for row in rows:
         value: Estimate = row["value"]
@@ -577,6 +598,14 @@ def verdict_markdown(rows: Sequence[Mapping[str, Any]], *, digits: int = 3) -> s
                 verdict,
                 f"{row['control_name']}: {control.verdict}"
                 + ("" if control.passed else " (rejected)"),
+                _beside(row, digits),
             ]
         )
     return markdown_rows(header, lines)
+
+
+def _beside(row: Mapping[str, Any], digits: int) -> str:
+    value = row.get("beside")
+    if value is None or not value.n:
+        return ""
+    return f"{row.get('beside_label', '')}: {value.format(digits)}"

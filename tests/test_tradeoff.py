@@ -122,3 +122,26 @@ def test_the_figure_has_a_curve_per_family_and_the_points(tiny_run):
     assert {"Gaussian 3-D", "OSEM, no filter"} <= labels
     with pytest.raises(ValueError, match="unknown"):
         tradeoff.plot_tradeoff(load_records(tiny_run), 50.0, quantities=("sharpness",))
+
+
+def test_method_differences_show_each_method_above_its_difference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from spect_tutorial.frame import LVGeometry
+    from spect_tutorial.plotting import show_method_differences
+
+    lv = LVGeometry(
+        center_mm=(0.0, 0.0, 0.0),
+        long_axis=np.array([0.0, 0.0, 1.0]),
+        septal_direction=np.array([1.0, 0.0, 0.0]),
+    )
+    ideal = np.zeros((32, 32, 32), np.float32)
+    ideal[12:20, 12:20, 12:20] = 1.0
+    volumes = {"ideal": ideal, **{f"m{i}": ideal + 0.1 * i for i in range(1, 5)}}
+    figure = show_method_differences(volumes, "ideal", lv, 6.4, columns=3)
+    images = [axis for axis in figure.axes if axis.get_images()]
+    assert len(images) == 5 + 4, "five images and four differences (none for the reference)"
+    assert sum(axis.get_title() == "minus ideal" for axis in figure.axes) == 4
+    with pytest.raises(ValueError, match="reference 'truth'"):
+        show_method_differences(volumes, "truth", lv, 6.4)

@@ -180,6 +180,7 @@ def test_verdict_table_judges_every_finding_and_every_control_is_rejected():
     table = verdicts.verdict_markdown(rows)
     assert table.count("\n") == len(rows) + 2
     assert "(rejected)" in table and "not comparable" in table
+    assert len({line.count("|") for line in table.splitlines()}) == 1, "no stray pipe"
 
 
 def test_curves_and_coverage_summarise_per_patient():
