@@ -78,7 +78,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -123,6 +123,7 @@ __all__ = [
     "default_results",
     "heart_box_slices",
     "heart_slab",
+    "incomplete_runs",
     "main",
     "method_images",
     "oracle_log_sweep",
@@ -996,6 +997,42 @@ def check_summary_targets(results: Path, *, readme: str | None = None) -> None:
             )
 
 
+def incomplete_runs(records: Sequence[dict[str, Any]]) -> dict[tuple[str, float], int]:
+    """(method, count level) pairs that do not yet cover every held-out patient.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Benchmark records of the held-out protocol.
+
+    Returns
+    -------
+    dict of (str, float) to int
+        For every method with records and every level of
+        :data:`~spect_tutorial.protocol.EVALUATION_COUNT_LEVELS` where it lacks
+        a patient or a realization: the number of patients it has complete (all
+        realizations) there. Empty when every method's run is complete.
+    """
+    have: dict[tuple[str, float], dict[int, set[int]]] = {}
+    for record in records:
+        key = (str(record["method"]), float(record["count_level"]))
+        have.setdefault(key, {}).setdefault(int(record["phantom"]), set()).add(
+            int(record["realization"])
+        )
+    methods = list(dict.fromkeys(str(record["method"]) for record in records))
+    incomplete = {}
+    for method in methods:
+        for level in EVALUATION_COUNT_LEVELS:
+            patients = have.get((method, float(level)), {})
+            complete = sum(
+                len(patients.get(index, ())) >= EVALUATION_REALIZATIONS
+                for index in range(len(EVALUATION_PHANTOMS))
+            )
+            if complete < len(EVALUATION_PHANTOMS):
+                incomplete[method, float(level)] = complete
+    return incomplete
+
+
 def readme_table(
     records: Sequence[dict[str, Any]], tradeoff: Sequence[dict[str, Any]] | None = None
 ) -> str:
@@ -1054,12 +1091,16 @@ def readme_table(
         "defect error",
         "ensemble noise",
     ]
+    incomplete = incomplete_runs(records)
+    n_all = len(EVALUATION_PHANTOMS)
     rows = []
     for method, by_level in summary.items():
         for level, entries in by_level.items():
             ratio = paired_ratio(records, method, "gaussian_optimal", count_level=level)
             defect = derived(records, method, count_level=level, function=defect_ratio_error)
-            cells = [labels.get(method, method), f"{level:g}"]
+            partial = incomplete.get((method, float(level)))
+            counts = f"{level:g}" if partial is None else f"{level:g} ({partial} of {n_all})"
+            cells = [labels.get(method, method), counts]
             cells += [
                 entries["nrmse"].format(3) if "nrmse" in entries else "–",
                 ratio.format(3) if ratio.n and method != "gaussian_optimal" else "–",
@@ -1078,7 +1119,26 @@ def readme_table(
         f"{_GENERATED_BY} from `data/benchmark/results.jsonl`; the "
         "ensemble noise (science reference section 9) from `data/benchmark/tradeoff.jsonl` "
         "(`python -m spect_tutorial.tradeoff`), at the count levels that run has completed "
-        "for every patient (– elsewhere).\n\n" + markdown_rows(header, rows)
+        "for every patient (– elsewhere)."
+        + _coverage_note(incomplete, labels, n_all)
+        + "\n\n"
+        + markdown_rows(header, rows)
+    )
+
+
+def _coverage_note(
+    incomplete: Mapping[tuple[str, float], int], labels: Mapping[str, str], n_all: int
+) -> str:
+    """The sentence that names every run still short of the protocol ("" if none)."""
+    if not incomplete:
+        return ""
+    parts = [
+        f"{labels.get(method, method)} at {level:g} %: {complete} of {n_all}"
+        for (method, level), complete in incomplete.items()
+    ]
+    return (
+        " **Incomplete runs** (patients with every realization; rows show the count in "
+        "brackets, and a level with none has no row): " + "; ".join(parts) + "."
     )
 
 

@@ -638,8 +638,7 @@ def complete_patients(
     records : iterable of mapping
         Trade-off records.
     families : mapping of str to sequence of float, optional
-        The sweep that was run (default :data:`FAMILIES`' settings and every
-        point method of :func:`available_points`).
+        The sweep that was run (default :data:`FAMILIES`' settings).
 
     Returns
     -------
@@ -647,9 +646,9 @@ def complete_patients(
         Count level -> sorted complete patients, ascending levels.
     """
     sweep = _check_families(families)
+    # Every family setting; a point method (a network, BM4D) counts where the file has it at
+    # that level: an expensive peer run later for some levels does not void the others.
     swept = {(name, float(setting)) for name, values in sweep.items() for setting in values}
-    if families is None:
-        swept |= {(name, None) for name in available_points()}
     units: dict[float, set[tuple[str, Any]]] = defaultdict(lambda: set(swept))
     have: dict[float, dict[int, dict[tuple[str, Any], set[int]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(set))
