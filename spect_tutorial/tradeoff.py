@@ -27,8 +27,8 @@ benchmark applies it. Methods that are members of a sweep (OSEM 4 x 8, the
 8 and 10 mm Gaussians, the clinical Butterworth) are not repeated
 (:data:`SWEEP_MEMBERS`).
 
-Records
--------
+Trade-off records
+-----------------
 One JSON object per image, appended to ``--out`` (default
 ``data/benchmark/tradeoff.jsonl``) with the benchmark's writer: a killed run
 resumes where it stopped. Fields: ``method`` (family or point method name),

@@ -1278,6 +1278,7 @@ class IdealReport(keras.callbacks.Callback):
         self._rows: list[dict[str, Any]] = []
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        """Reload the learning curve written so far (a resumed training continues it)."""
         if self.curve is not None and self.curve.is_file():
             try:
                 self._rows = list(json.loads(self.curve.read_text(encoding="utf-8"))["rows"])
@@ -1285,6 +1286,7 @@ class IdealReport(keras.callbacks.Callback):
                 self._rows = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Denoise the held-out images, append the NRMSE to the ideal and write the curve."""
         shape = self._inputs.shape
         flat = self._inputs.reshape(-1, shape[-2], shape[-1], 1)
         output = np.concatenate(
