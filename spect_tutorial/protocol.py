@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .noise import STANDARD_COUNT_LEVELS
 from .phantom import Defect, Phantom, random_phantom
@@ -116,6 +117,15 @@ EVALUATION_REALIZATIONS = 3
 EVALUATION_ACQUISITIONS: tuple[str, ...] = ("v1", "v2")
 
 
+def _entry(entries: tuple[Any, ...], index: int, what: str) -> Any:
+    """``entries[index]``, or a ValueError naming the valid range of ``what``."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"index must be an int, got {index!r}")
+    if not 0 <= index < len(entries):
+        raise ValueError(f"index must be in 0..{len(entries) - 1} (the {what}), got {index}")
+    return entries[index]
+
+
 def evaluation_phantom(
     index: int,
     *,
@@ -136,14 +146,7 @@ def evaluation_phantom(
     Phantom
         With a perfusion defect exactly when the protocol says so.
     """
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"index must be an int, got {index!r}")
-    if not 0 <= index < len(EVALUATION_PHANTOMS):
-        raise ValueError(
-            f"index must be in 0..{len(EVALUATION_PHANTOMS) - 1} (the held-out phantoms), "
-            f"got {index}"
-        )
-    entry = EVALUATION_PHANTOMS[index]
+    entry = _entry(EVALUATION_PHANTOMS, index, "held-out phantoms")
     return random_phantom(
         seed=entry.seed,
         shape=shape,
@@ -173,14 +176,7 @@ def territory_phantom(
         The random anatomy of the entry's seed with a defect covering the segments
         of its territory at its severity; ``parameters["territory"]`` names it.
     """
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"index must be an int, got {index!r}")
-    if not 0 <= index < len(TERRITORY_PHANTOMS):
-        raise ValueError(
-            f"index must be in 0..{len(TERRITORY_PHANTOMS) - 1} (the territory phantoms), "
-            f"got {index}"
-        )
-    entry = TERRITORY_PHANTOMS[index]
+    entry = _entry(TERRITORY_PHANTOMS, index, "territory phantoms")
     phantom = random_phantom(
         seed=entry.seed,
         shape=shape,
