@@ -12,7 +12,8 @@ BOOTSTRAP_PYTHON := $(shell command -v python3.11 2>/dev/null || command -v pyth
 PIP := $(VENV)/bin/python -m pip --disable-pip-version-check
 # Executes every chapter with papermill (time and memory in _build/reports/chapters.json),
 # then renders _build/html with warnings as errors. MPLBACKEND is never set for it.
-BOOKBUILD := $(VENV)/bin/python -m spect_tutorial.bookbuild
+# tools/ is repository tooling, not installed with the package (it needs the book extra).
+BOOKBUILD := $(VENV)/bin/python -m tools.bookbuild
 
 .PHONY: venv test book browser browser-deps clean distclean constraints colab-venv colab-test
 
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	fi
 	@echo "Installing spect_tutorial and its dependencies into $(VENV) (about a minute) ..."
 	@$(PIP) install --quiet --progress-bar off --upgrade pip
-	@$(PIP) install --quiet --progress-bar off -c constraints.txt -e '.[test,bm4d]'
+	@$(PIP) install --quiet --progress-bar off -c constraints.txt -e '.[test,book,bm4d]'
 	@touch $@
 
 test: $(STAMP)
@@ -37,9 +38,11 @@ test: $(STAMP)
 
 # The built book in headless Chromium, offline (tests/browser; screenshots in
 # _build/screenshots). Installs Debian's chromium and chromedriver when missing (CI runs as
-# root) and fails loudly if it cannot: the browser test is never skipped.
+# root) and fails loudly if it cannot: the browser test is never skipped. pytest-socket lets
+# the test process reach the local server and chromedriver only (loopback).
 browser: $(STAMP) browser-deps
-	$(VENV)/bin/python -m pytest -o addopts="-ra --strict-markers" tests/browser
+	$(VENV)/bin/python -m pytest -o addopts="-ra --strict-markers \
+		--allow-hosts=localhost,127.0.0.1,::1 --allow-unix-socket" tests/browser
 
 browser-deps:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
@@ -65,7 +68,7 @@ COLAB_PYTHON := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/pyt
 ifeq ($(COLAB_PYTHON),)
 COLAB_PYTHON := $(BOOTSTRAP_PYTHON)
 endif
-COLAB_PACKAGES := tensorflow keras numpy scipy matplotlib scikit-image ipywidgets ipykernel \
+COLAB_PACKAGES := tensorflow keras numpy scipy matplotlib scikit-image lazy_loader ipywidgets ipykernel \
 	ipython pyyaml pillow h5py
 
 colab-venv: $(COLAB_VENV)/.installed
@@ -89,7 +92,7 @@ constraints:
 	rm -rf .venv-pins
 	$(BOOTSTRAP_PYTHON) -m venv .venv-pins
 	.venv-pins/bin/python -m pip install --quiet --upgrade pip
-	.venv-pins/bin/python -m pip install --quiet -e '.[test,bm4d]'
+	.venv-pins/bin/python -m pip install --quiet -e '.[test,book,bm4d]'
 	{ sed -n '1,/^# Regenerate/p' constraints.txt; \
 	  .venv-pins/bin/python -m pip freeze --exclude-editable | grep -v '^spect.tutorial'; } \
 		> constraints.txt.new

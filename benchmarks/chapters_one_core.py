@@ -5,7 +5,7 @@ Run from the repository root (not part of ``make test``; it takes a while)::
     .venv/bin/python benchmarks/chapters_one_core.py [--only NAME ...] [--core N]
 
 Each chapter of ``_toc.yml`` is executed with its default parameters by the book's own
-runner (:func:`spect_tutorial.bookbuild.execute_notebook`: papermill in a child process,
+runner (:func:`tools.bookbuild.execute_notebook`: papermill in a child process,
 the kernel's peak RSS from ``getrusage``), with the whole process tree pinned to one
 core by ``taskset`` (the kernel inherits the affinity) and ``OMP_NUM_THREADS=1``.
 Executed copies go to ``_build/one_core/``; the figures to
@@ -29,6 +29,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the book runner lives in tools/ (repository tooling)
+
+from tools.bookbuild import stage_sources, toc_notebooks  # noqa: E402
+
 REPORT = ROOT / "_build" / "reports" / "chapters_one_core.json"
 OUT = ROOT / "_build" / "one_core"
 
@@ -40,7 +44,7 @@ _CHILD = (
     "import json, sys\n"
     "from pathlib import Path\n"
     "from dataclasses import asdict\n"
-    "from spect_tutorial.bookbuild import execute_notebook\n"
+    "from tools.bookbuild import execute_notebook\n"
     "source, destination, cwd = map(Path, sys.argv[1:4])\n"
     "result = execute_notebook(source, destination, cwd=cwd, label=sys.argv[4])\n"
     "import resource\n"
@@ -52,8 +56,6 @@ _CHILD = (
 
 def run_chapter(notebook: Path, core: int) -> dict:
     """Execute one chapter pinned to ``core``; return its record."""
-    from spect_tutorial.bookbuild import stage_sources
-
     stage_sources(ROOT, OUT, keep_executed=True)
     label = str(notebook.relative_to(ROOT))
     env = dict(os.environ, OMP_NUM_THREADS="1", TF_NUM_INTEROP_THREADS="1")
@@ -92,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("taskset") is None:
         parser.error("taskset (util-linux) is needed to pin the chapters to one core")
-    from spect_tutorial.bookbuild import toc_notebooks
-
     notebooks = toc_notebooks(ROOT)
     if args.only:
         wanted = {Path(name).stem for name in args.only}

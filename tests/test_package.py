@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import spect_tutorial
 
@@ -21,11 +23,28 @@ def test_import_does_not_load_tensorflow_or_keras():
     assert result.stdout.strip() == "", f"importing the package loaded {result.stdout.strip()}"
 
 
+def _stub_imports() -> dict[str, list[str]]:
+    """The stub's imports (the one list of public names): module -> names."""
+    stub = Path(spect_tutorial.__file__).with_suffix(".pyi")
+    imports: dict[str, list[str]] = {}
+    for node in ast.parse(stub.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 1, ast.unparse(node)
+            assert all(alias.asname == alias.name for alias in node.names), ast.unparse(node)
+            imports.setdefault(node.module or "", []).extend(a.name for a in node.names)
+    return imports
+
+
 def test_every_public_name_resolves():
-    eager = ["__version__", "reorient", "reorient_back"]
-    assert sorted(spect_tutorial.__all__) == sorted([*spect_tutorial._PUBLIC, *eager])
+    imports = _stub_imports()
+    submodules = imports.pop("")
+    names = [name for module_names in imports.values() for name in module_names]
+    assert len(names) == len(set(names)), "a public name is listed twice"
+    assert sorted(spect_tutorial.__all__) == sorted([*names, "__version__"])
     for name in spect_tutorial.__all__:
         assert getattr(spect_tutorial, name) is not None, name
+    for name in submodules:  # light submodules as attributes: st.plotting.BOOK_STYLE
+        assert getattr(spect_tutorial, name).__name__ == f"spect_tutorial.{name}"
     assert "make_phantom" in dir(spect_tutorial)
 
 

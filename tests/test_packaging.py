@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from spect_tutorial import bookbuild
+from tools import bookbuild
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Binder and CI run Linux: pyproject's requirements are compared under these markers.
@@ -60,7 +60,8 @@ def test_environment_is_python_and_pip_with_the_projects_pins() -> None:
     conda = [entry for entry in dependencies if not isinstance(entry, dict)]
     assert conda == ["python=3.11", "pip"]
     (pip_section,) = [entry["pip"] for entry in dependencies if isinstance(entry, dict)]
-    assert pip_section == ["-c constraints.txt", "-e ."]
+    # The book extra: Binder runs the chapters with the book build's kernel stack.
+    assert pip_section == ["-c constraints.txt", "-e .[book]"]
 
 
 def test_make_test_installs_with_the_same_pins() -> None:
@@ -74,7 +75,8 @@ def test_make_test_installs_with_the_same_pins() -> None:
 def test_pins_satisfy_pyproject() -> None:
     pins = _constraints()
     requirements = dict(_pyproject_requirements())
-    for line in _pyproject()["project"]["optional-dependencies"]["test"]:
+    extras = _pyproject()["project"]["optional-dependencies"]
+    for line in [*extras["test"], *extras["book"]]:
         requirement = Requirement(line)
         requirements[canonicalize_name(requirement.name)] = requirement.specifier
     assert "tensorflow-cpu" in requirements
@@ -83,6 +85,31 @@ def test_pins_satisfy_pyproject() -> None:
         assert specifier.contains(pins[name], prereleases=True), (
             f"{name}=={pins[name]} in constraints.txt is outside pyproject's {specifier}"
         )
+
+
+def test_the_package_needs_only_the_science_stack() -> None:
+    # The book tooling (tools/) and its packages are extras, never the package's own needs.
+    book_only = {"jupyter-book", "papermill", "ipykernel", "pytest-socket", "nbformat"}
+    assert not book_only & set(_pyproject_requirements())
+    assert {"jupyter-book", "papermill", "ipykernel", "pytest-socket"} <= {
+        canonicalize_name(Requirement(line).name)
+        for line in _pyproject()["project"]["optional-dependencies"]["book"]
+    }
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "-e '.[test,book,bm4d]'" in makefile
+    imports = ("papermill", "jupyter_book", "nbformat", "pytest_socket", "tools")
+    for path in sorted((ROOT / "spect_tutorial").glob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = line.split()
+            if words[:1] in (["import"], ["from"]) and len(words) > 1:
+                assert words[1].split(".")[0] not in imports, f"{path.name}: {line.strip()}"
+
+
+def test_the_wheel_ships_the_public_names_stub() -> None:
+    # lazy_loader reads spect_tutorial/__init__.pyi at import: without it the import fails.
+    package_data = _pyproject()["tool"]["setuptools"]["package-data"]["spect_tutorial"]
+    assert "__init__.pyi" in package_data
+    assert (ROOT / "spect_tutorial" / "__init__.pyi").is_file()
 
 
 def test_pyproject_licence_and_python() -> None:
@@ -141,8 +168,8 @@ def test_notebooks_are_stored_clean_with_parameters(path: Path) -> None:
 
 
 def test_bookbuild_does_not_import_tensorflow() -> None:
-    code = "import sys, spect_tutorial.bookbuild; assert 'tensorflow' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    code = "import sys, tools.bookbuild; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def _notebook(path: Path, *sources: str) -> Path:
@@ -187,7 +214,7 @@ def test_runner_reports_a_failing_notebook(tmp_path: Path) -> None:
 
 
 def test_staging_skips_hidden_caches_and_reports_merge(tmp_path):
-    from spect_tutorial.bookbuild import _previous_rows, stage_sources
+    from tools.bookbuild import _previous_rows, stage_sources
 
     root = tmp_path / "repo"
     (root / "book" / ".cache" / "training").mkdir(parents=True)

@@ -2,7 +2,7 @@
 
 Run from the repository root (``make book`` does)::
 
-    python -m spect_tutorial.bookbuild [--only NAME ...] [--skip-build]
+    python -m tools.bookbuild [--only NAME ...] [--skip-build]
 
 Steps:
 
@@ -13,8 +13,9 @@ Steps:
    the source tree).
 3. Execute each notebook with its default parameters in its own child process
    (papermill, kernel ``python3``, working directory ``book/`` of the stage, 1800 s per
-   cell, outbound network refused by :mod:`spect_tutorial.netguard` through an IPython
-   startup file) and write the executed copy into the stage. The child process reads
+   cell, every Internet socket refused by pytest-socket's ``disable_socket`` through an
+   IPython startup file; Unix sockets stay allowed, the kernel's own ZeroMQ connections
+   are not Python sockets) and write the executed copy into the stage. The child process reads
    ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` after papermill has shut the kernel
    down and reaped it: the kernel is that process's only child, so the value is the
    kernel's peak resident memory for that chapter alone.
@@ -24,11 +25,15 @@ Steps:
    pages re-read) into ``_build/html``.
 
 TensorFlow is never imported here; chapters that need it import it in their kernel.
+This runner is repository tooling, not part of the installed package: it needs the
+``book`` extra (``pip install -e '.[book]'``: jupyter-book, papermill, ipykernel,
+pytest-socket), which ``make venv`` installs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -70,11 +75,26 @@ _STDERR_NOISE = (
     "WARNING: All log messages before absl::InitializeLog()",
 )
 
+#: Repository root: the child process imports this module from there, whatever its cwd.
+_ROOT = Path(__file__).resolve().parents[1]
+
 _CHILD_CODE = (
     "import sys\n"
-    "from spect_tutorial.bookbuild import _execute_in_this_process\n"
+    "sys.path.insert(0, sys.argv.pop(1))\n"
+    "from tools.bookbuild import _execute_in_this_process\n"
     "_execute_in_this_process(*sys.argv[1:])\n"
 )
+
+#: IPython startup code of every chapter kernel: no Internet socket can be created (the
+#: attempt raises ``SocketBlockedError``). pytest-socket's warning beside the error is
+#: silenced: a library's harmless probe (urllib3 tries an IPv6 socket on import, under
+#: Keras) would otherwise print it in the chapter.
+_OFFLINE_STARTUP = """\
+import warnings
+import pytest_socket
+warnings.filterwarnings("ignore", "A test tried to use socket", UserWarning)
+pytest_socket.disable_socket(allow_unix_socket=True)
+"""
 
 
 @dataclass(frozen=True)
@@ -235,13 +255,15 @@ def _execute_in_this_process(source: str, destination: str, cwd: str, result_pat
 
 
 def _offline_ipython_dir(parent: Path) -> Path:
-    """An IPython profile whose startup file installs the network guard in every kernel."""
+    """An IPython profile whose startup file refuses network sockets in every kernel."""
+    if importlib.util.find_spec("pytest_socket") is None:
+        raise RuntimeError(
+            "pytest-socket is needed to run the chapters offline: pip install -e '.[book]'"
+        )
     directory = parent / ".ipython"
     startup = directory / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
-    (startup / "00-spect-tutorial-offline.py").write_text(
-        "from spect_tutorial.netguard import install\ninstall()\n", encoding="utf-8"
-    )
+    (startup / "00-spect-tutorial-offline.py").write_text(_OFFLINE_STARTUP, encoding="utf-8")
     return directory
 
 
@@ -285,6 +307,7 @@ def execute_notebook(
             sys.executable,
             "-c",
             _CHILD_CODE,
+            str(_ROOT),
             str(source),
             str(destination),
             str(cwd),
@@ -390,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 when every chapter ran and the book built, 1 otherwise.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m spect_tutorial.bookbuild", description=__doc__.split("\n")[0]
+        prog="python -m tools.bookbuild", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--only",
