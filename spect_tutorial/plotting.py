@@ -473,3 +473,296 @@ def show_method_differences(
     if diff is not None:
         figure.colorbar(diff, ax=axes, shrink=0.5, label="minus reference (bottom rows)")
     return figure
+
+
+# Chapter figures: noise, noise2noise, osem, phantom
+# The figures of these chapters that need more than a few lines of matplotlib; each
+# chapter's (hidden) figure cell computes the numbers and calls one of these.
+
+__all__ += [
+    "plot_attenuation_loss",
+    "plot_cardiac_orbit",
+    "plot_collimator_blur",
+    "plot_noise_scaling",
+    "show_slice_rows",
+]
+
+
+def plot_noise_scaling(
+    levels: Sequence[float],
+    covs: dict[str, np.ndarray],
+    *,
+    ideal_cov: float,
+    anchor: float,
+    reference_level: float,
+    counts_per_percent: float,
+) -> Figure:
+    """Log-log plot of image noise against the count level, with the 1/sqrt(counts) line.
+
+    Parameters
+    ----------
+    levels : sequence of float
+        Count levels in percent, ascending.
+    covs : dict of str to numpy.ndarray
+        Label -> CoV values of shape ``(levels, realizations)`` (e.g. "noise CoV",
+        "plain CoV"); the mean over realizations is drawn with markers, each
+        realization as a dot.
+    ideal_cov : float
+        CoV of the ideal (noise-free) image, drawn as a horizontal line.
+    anchor : float
+        Value of the first entry's mean at ``reference_level``: the
+        ``1/sqrt(counts)`` line passes through it.
+    reference_level : float
+        Count level in percent of ``anchor``.
+    counts_per_percent : float
+        Expected counts (all views) per percent of count level, for the top axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> figure = plot_noise_scaling([25, 100], {"noise CoV": np.array([[0.2], [0.1]])},
+    ...                             ideal_cov=0.08, anchor=0.1, reference_level=100,
+    ...                             counts_per_percent=1e5)  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    levels = np.asarray(levels, dtype=np.float64)
+    if levels.ndim != 1 or levels.size < 2 or np.any(levels <= 0):
+        raise ValueError(f"levels must hold at least two positive count levels, got {levels}")
+    figure, axis = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    for (name, values), marker in zip(covs.items(), "osd^v", strict=False):
+        values = np.asarray(values, dtype=np.float64).reshape(levels.size, -1)
+        (line,) = axis.loglog(levels, values.mean(axis=1), marker, label=name)
+        axis.loglog(np.repeat(levels, values.shape[1]), values.ravel(), ".", ms=3,
+                    color=line.get_color(), alpha=0.6)
+    axis.axhline(ideal_cov, color="gray", ls=":", label="CoV of the ideal image")
+    fine_levels = np.geomspace(levels.min(), levels.max(), 50)
+    axis.loglog(fine_levels, anchor * np.sqrt(reference_level / fine_levels), "k--",
+                label="∝ 1/√counts through 100 %")
+    axis.set_xticks(levels, [f"{level:g}" for level in levels])
+    axis.set_yticks([0.05, 0.1, 0.2, 0.3], ["0.05", "0.1", "0.2", "0.3"])
+    top = axis.secondary_xaxis("top", functions=(lambda x: x * counts_per_percent / 1e6,
+                                                  lambda x: x * 1e6 / counts_per_percent))
+    top.set_xticks(levels * counts_per_percent / 1e6,
+                   [f"{level * counts_per_percent / 1e6:.3g}" for level in levels])
+    for ticks in (axis.xaxis, axis.yaxis, top.xaxis):
+        ticks.set_minor_formatter(NullFormatter())
+    axis.set(xlabel="count level (%)", ylabel="CoV in the myocardium")
+    top.set_xlabel("expected counts in all views (millions)")
+    axis.legend()
+    return figure
+
+
+def plot_cardiac_orbit(
+    mu: np.ndarray,
+    voxel_size_mm: float,
+    geometry: Any,
+    *,
+    center_mm: Sequence[float],
+    named_views: dict[str, int],
+) -> Figure:
+    """The attenuation map seen from the feet, with the collimator face at every view.
+
+    Parameters
+    ----------
+    mu : numpy.ndarray
+        ``(z, y, x)`` attenuation map in 1/cm.
+    voxel_size_mm : float
+        Voxel edge of ``mu`` in mm.
+    geometry : spect_tutorial.acquisition.SpectGeometry
+        The acquisition (its angles in degrees and orbit radius in mm).
+    center_mm : sequence of float
+        LV centre ``(x, y, z)`` in mm: the transaxial slice passes through it.
+    named_views : dict of str to int
+        Label -> view index, written beside those camera positions.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> figure = plot_cardiac_orbit(phantom.mu, 6.4, SpectGeometry(),
+    ...                             center_mm=phantom.lv_center_mm,
+    ...                             named_views={"LAO 45": 16})  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    image, extent = orthogonal_slices(mu, voxel_size_mm, center_mm)["transaxial"]
+    theta = np.deg2rad(geometry.angles_deg)
+    detector_x = geometry.radius_mm * np.sin(theta)
+    detector_y = -geometry.radius_mm * np.cos(theta)
+    figure, axis = plt.subplots(figsize=(5.2, 5), layout="constrained")
+    shown = axis.imshow(image, extent=extent, cmap=ATTENUATION_CMAP, vmin=0, vmax=0.3)
+    axis.plot(detector_x, detector_y, "o", color="tab:blue", markersize=3,
+              label="camera positions")
+    for name, index in named_views.items():
+        axis.text(1.1 * detector_x[index], 1.1 * detector_y[index], name,
+                  ha="left" if np.sin(theta[index]) > 0.5 else "center", va="center")
+    axis.plot(*np.asarray(center_mm)[:2], "x", color="tab:red", markersize=8, label="LV centre")
+    axis.set(xlim=(-340, 380), ylim=(340, -340), xlabel="x (mm): patient right to left",
+             ylabel="y (mm): anterior to posterior", title="Cardiac orbit, viewed from the feet")
+    axis.legend(loc="lower left")
+    figure.colorbar(shown, ax=axis, shrink=0.7, label="μ at 140 keV (1/cm)")
+    return figure
+
+
+def _detector_extent(geometry: Any) -> tuple[float, float, float, float]:
+    """``imshow`` extent in mm of one projection view (detector centred on the axis)."""
+    half = geometry.n_bins * geometry.bin_size_mm / 2
+    return (-half, half, -half, half)
+
+
+def plot_attenuation_loss(
+    without: np.ndarray,
+    with_attenuation: np.ndarray,
+    geometry: Any,
+    transmission: dict[str, np.ndarray],
+    *,
+    view_label: str = "LAO 45",
+) -> Figure:
+    """One view projected without and with attenuation, and the fraction kept per view.
+
+    Parameters
+    ----------
+    without, with_attenuation : numpy.ndarray
+        ``(rows, bins)`` expected counts of one view without and with attenuation.
+    geometry : spect_tutorial.acquisition.SpectGeometry
+        The acquisition (detector size in mm, angles in degrees).
+    transmission : dict of str to numpy.ndarray
+        Label -> fraction of counts kept at each view, shape ``(views,)``.
+    view_label : str, optional
+        Name of the view shown, for the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(10, 4.2), layout="constrained")
+    shown = None
+    for axis, (label, data) in zip(
+        axes[:2], (("without", without), ("with", with_attenuation)), strict=True
+    ):
+        shown = axis.imshow(data, origin="lower", extent=_detector_extent(geometry),
+                            cmap=ACTIVITY_CMAP, vmin=0, vmax=float(np.max(without)))
+        axis.set(title=f"{view_label} {label} attenuation", xlabel="detector position (mm)")
+    # Under the two projections, so its label cannot run into the third panel.
+    figure.colorbar(shown, ax=axes[:2], location="bottom", shrink=0.6,
+                    label="expected counts per pixel")
+    for label, kept in transmission.items():
+        axes[2].plot(geometry.angles_deg, kept, label=label)
+    axes[2].set(xlabel="view angle (deg)", ylabel="fraction of counts kept", ylim=(0, 0.5),
+                title="Transmission per view")
+    axes[2].legend()
+    return figure
+
+
+def plot_collimator_blur(
+    geometry: Any,
+    unblurred: np.ndarray,
+    blurred: np.ndarray,
+    *,
+    heart_distance_mm: np.ndarray,
+    row: int,
+    view_label: str = "LAO 45",
+) -> Figure:
+    """The LEHR resolution against distance, one view without and with blur, a profile.
+
+    Parameters
+    ----------
+    geometry : spect_tutorial.acquisition.SpectGeometry
+        The acquisition (its ``fwhm_mm(distance_mm)`` and detector size in mm).
+    unblurred, blurred : numpy.ndarray
+        ``(rows, bins)`` expected counts of one view without and with collimator blur.
+    heart_distance_mm : numpy.ndarray
+        Distance of the LV centre from the collimator face at each view, in mm (its
+        range is shaded on the resolution curve).
+    row : int
+        Detector row of the profile (e.g. the row through the LV centre).
+    view_label : str, optional
+        Name of the view shown, for the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if not 0 <= row < np.shape(unblurred)[0]:
+        raise ValueError(f"row must be a detector row of the view, got {row!r}")
+    figure, axes = plt.subplots(1, 4, figsize=(10, 2.3), layout="constrained")
+    distance = np.linspace(0, 400, 81)
+    axes[0].plot(distance, geometry.fwhm_mm(distance))
+    axes[0].axvspan(np.min(heart_distance_mm), np.max(heart_distance_mm), alpha=0.2,
+                    label="LV centre")
+    axes[0].set(xlabel="distance from collimator (mm)", ylabel="FWHM (mm)",
+                title="LEHR resolution")
+    axes[0].legend()
+    for axis, (label, data) in zip(axes[1:3], (("off", unblurred), ("on", blurred)), strict=True):
+        axis.imshow(data, origin="lower", extent=_detector_extent(geometry), cmap=ACTIVITY_CMAP,
+                    vmin=0, vmax=float(np.max(unblurred)))
+        axis.set(title=f"{view_label}, blur {label}", xlabel="detector position (mm)")
+    bins_mm = (np.arange(geometry.n_bins) - (geometry.n_bins - 1) / 2) * geometry.bin_size_mm
+    axes[3].plot(bins_mm, unblurred[row], label="blur off")
+    axes[3].plot(bins_mm, blurred[row], label="blur on")
+    axes[3].set(xlabel="detector position (mm)", ylabel="expected counts", title=f"row {row}")
+    axes[3].legend()
+    return figure
+
+
+def show_slice_rows(
+    rows: dict[str, dict[str, np.ndarray]],
+    *,
+    window: float,
+    differences: Sequence[str] = (),
+) -> Figure:
+    """Rows of 2-D slices on one window; difference panels on a symmetric blue-red scale.
+
+    Parameters
+    ----------
+    rows : dict of str to dict of str to numpy.ndarray
+        Row label (written beside the row; may be empty) -> panel title -> 2-D slice.
+        Every row has the same number of panels.
+    window : float
+        Upper end of the activity window (the lower end is 0); difference panels
+        span ``-window / 2`` to ``window / 2``.
+    differences : sequence of str, optional
+        Panel titles that hold differences of two images.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> figure = show_slice_rows({"": {"a": a, "b": b, "b − a": b - a}}, window=a.max(),
+    ...                          differences=["b − a"])  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("rows must hold at least one row of slices")
+    widths = {len(panels) for panels in rows.values()}
+    if len(widths) != 1 or 0 in widths:
+        raise ValueError(f"rows must all hold the same number (>= 1) of panels, got {widths}")
+    if not np.isfinite(window) or window <= 0:
+        raise ValueError(f"window must be a positive finite value, got {window!r}")
+    columns = widths.pop()
+    figure, axes = plt.subplots(len(rows), columns, figsize=(10, 2.65 * len(rows)),
+                                layout="constrained", squeeze=False)
+    for axes_row, (label, panels) in zip(axes, rows.items(), strict=True):
+        for axis, (title, image) in zip(axes_row, panels.items(), strict=True):
+            is_difference = title in differences
+            axis.imshow(image, cmap="RdBu_r" if is_difference else ACTIVITY_CMAP,
+                        vmin=-window / 2 if is_difference else 0,
+                        vmax=window / 2 if is_difference else window)
+            axis.set(title=title, xticks=[], yticks=[])
+        if label:
+            axes_row[0].set_ylabel(label)
+    return figure
