@@ -760,7 +760,9 @@ def plot_frequency_response(
         axis.plot(frequency, gain, style, label=label)
     for text, position in (markers or {}).items():
         axis.axvline(position, color="grey", linewidth=0.8)
-        axis.annotate(text, (position, 0.95), xytext=(3, 0), textcoords="offset points")
+        right = position > frequency.mean()  # text on the inner side of the line
+        axis.annotate(text, (position, 0.95), xytext=(-3 if right else 3, 0),
+                      textcoords="offset points", ha="right" if right else "left")
     for level in levels:
         axis.axhline(level, color="grey", linewidth=0.5, linestyle=":")
     axis.set(xlabel="spatial frequency (cycles/cm)", ylabel="gain", ylim=(0, 1.05),
