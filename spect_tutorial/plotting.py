@@ -619,6 +619,12 @@ def plot_kernel_sampling(
     return figure
 
 
+def _reference_walls(axis: Axes, ideal_wall_mm: float, true_wall_mm: float) -> None:
+    """Horizontal lines at the ideal image's wall and the phantom's true wall (mm)."""
+    axis.axhline(ideal_wall_mm, color="C2", linestyle=":", label="ideal image")
+    axis.axhline(true_wall_mm, color="grey", linestyle="-.", label="true wall")
+
+
 def plot_noise_wall_tradeoff(
     fwhms_mm: Sequence[float],
     noise: Sequence[float],
@@ -657,8 +663,7 @@ def plot_noise_wall_tradeoff(
     second.plot(fwhms_mm, wall_mm, "o-", label="measured")
     second.plot(fwhms_mm, predicted_mm, "--", color="black",
                 label="predicted, eq. (box, voxel, blur)")
-    second.axhline(ideal_wall_mm, color="C2", linestyle=":", label="ideal image")
-    second.axhline(true_wall_mm, color="grey", linestyle="-.", label="true wall")
+    _reference_walls(second, ideal_wall_mm, true_wall_mm)
     second.set(xlabel="Gaussian FWHM (mm)", ylabel="wall thickness (mm)",
                title="The wall grows", ylim=(0, None))
     second.legend()
@@ -688,12 +693,12 @@ def plot_optimum_by_level(
     walls_mm : mapping
         ``{count level (%): wall thickness of the optimally filtered image (mm)}``.
     ideal_wall_mm, true_wall_mm : float
-        Wall thickness of the ideal image and of the phantom (mm), drawn as lines.
+        Walls (mm) of the ideal image and of the phantom, for comparison in the last panel.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Three panels.
+        Panels: NRMSE curves with their optima, optimal FWHM, wall of the optimum.
     """
     import matplotlib.pyplot as plt
 
@@ -713,8 +718,7 @@ def plot_optimum_by_level(
     best.plot(levels, [optima[level].fwhm_mm for level in levels], "o-")
     best.set(ylabel="optimal FWHM (mm)", title="Optimal FWHM", ylim=(0, None))
     walls.plot(levels, [walls_mm[level] for level in levels], "o-", label="optimally filtered")
-    walls.axhline(ideal_wall_mm, color="C2", linestyle=":", label="ideal image")
-    walls.axhline(true_wall_mm, color="grey", linestyle="-.", label="true wall")
+    _reference_walls(walls, ideal_wall_mm, true_wall_mm)
     walls.set(ylabel="wall thickness (mm)", title="Wall of the optimum", ylim=(0, None))
     walls.legend()
     for axis in (best, walls):
@@ -779,9 +783,9 @@ def show_window_on_slices(
     Parameters
     ----------
     volume : numpy.ndarray
-        ``(z, y, x)`` volume.
+        The ``(z, y, x)`` image, e.g. an OSEM volume divided by its mean.
     voxel_size_mm : float
-        Voxel edge in mm.
+        Edge of a cubic voxel (mm).
     center_mm : sequence of float
         The point ``(x, y, z)`` in mm.
     side_mm : float
