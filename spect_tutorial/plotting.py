@@ -25,10 +25,16 @@ __all__ = [
     "BOOK_STYLE",
     "book_style",
     "orthogonal_slices",
+    "plot_frequency_response",
+    "plot_kernel_sampling",
+    "plot_level_curves",
+    "plot_noise_wall_tradeoff",
+    "plot_optimum_by_level",
     "show_method_differences",
     "show_method_views",
     "show_orthogonal",
     "show_reoriented",
+    "show_window_on_slices",
 ]
 
 #: Colour map for activity images (perceptually uniform, colour-blind safe).
