@@ -8,7 +8,7 @@ default colour maps are perceptually uniform and colour-blind safe.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,10 +25,16 @@ __all__ = [
     "BOOK_STYLE",
     "book_style",
     "orthogonal_slices",
+    "plot_frequency_response",
+    "plot_kernel_sampling",
+    "plot_level_curves",
+    "plot_noise_wall_tradeoff",
+    "plot_optimum_by_level",
     "show_method_differences",
     "show_method_views",
     "show_orthogonal",
     "show_reoriented",
+    "show_window_on_slices",
 ]
 
 #: Colour map for activity images (perceptually uniform, colour-blind safe).
@@ -473,6 +479,352 @@ def show_method_differences(
     if diff is not None:
         figure.colorbar(diff, ax=axes, shrink=0.5, label="minus reference (bottom rows)")
     return figure
+
+
+# Chapter figures: beyond, filters, network, results
+# ---------------------------------------------------
+# Figures drawn once in one chapter, kept here so the chapter cell is a call.
+
+
+def _new_figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Figure, Any]:
+    """A constrained-layout figure with a 2-D array of axes."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(rows, columns, figsize=size, layout="constrained", squeeze=False)
+
+
+def plot_level_curves(
+    curves: Mapping[str, Mapping[str, Sequence[Any]]],
+    levels: Sequence[float],
+    *,
+    titles: Mapping[str, str] | None = None,
+    log_scale: Sequence[str] = (),
+    hlines: Mapping[str, float] | None = None,
+    bands: Mapping[str, tuple[float, float]] | None = None,
+    labels: Mapping[str, str] | None = None,
+    columns: int = 2,
+) -> Figure:
+    """One panel per metric: each method's mean and 95 % interval against the count level.
+
+    Parameters
+    ----------
+    curves : mapping
+        ``{metric: {method: [estimate per level]}}``; an estimate has ``mean``, ``low``
+        and ``high`` (e.g. :class:`spect_tutorial.results.Estimate`).
+    levels : sequence of float
+        Count levels in percent, one per estimate; drawn on a log axis.
+    titles : mapping, optional
+        Panel title per metric (default: the metric's name).
+    log_scale : sequence of str, optional
+        Metrics drawn on a logarithmic y axis.
+    hlines : mapping, optional
+        ``{metric: y}``: a dashed reference line in that panel.
+    bands : mapping, optional
+        ``{metric: (low, high)}``: a grey band in that panel (e.g. the ideal image's wall).
+    labels : mapping, optional
+        Legend name per method (default: the method's key).
+    columns : int, optional
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure; the legend is in the first panel.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one metric")
+    levels = [float(level) for level in levels]
+    titles, labels = titles or {}, labels or {}
+    rows = -(-len(curves) // columns)
+    figure, axes = _new_figure(rows, columns, (5.5 * columns, 4.0 * rows))
+    for axis in axes.flat[len(curves):]:
+        axis.set_axis_off()
+    for axis, (metric, by_method) in zip(axes.flat, curves.items(), strict=False):
+        for method, values in by_method.items():
+            if len(values) != len(levels):
+                raise ValueError(f"curves[{metric!r}][{method!r}]: {len(values)} estimates "
+                                 f"for {len(levels)} levels")
+            means = np.array([v.mean for v in values])
+            spread = [means - [v.low for v in values], [v.high for v in values] - means]
+            axis.errorbar(levels, means, yerr=spread, marker="o", markersize=3, capsize=2,
+                          label=labels.get(method, method))
+        axis.set_xscale("log")
+        axis.minorticks_off()
+        axis.set_xticks(levels, [f"{level:g}" for level in levels])
+        axis.set(xlabel="count level (%)", title=titles.get(metric, metric))
+        if metric in log_scale:
+            axis.set_yscale("log")
+        if hlines and metric in hlines:
+            axis.axhline(hlines[metric], color="black", linestyle="--", linewidth=0.8)
+        if bands and metric in bands:
+            axis.axhspan(*bands[metric], color="0.85", zorder=0)
+    axes.flat[0].legend()
+    return figure
+
+
+def plot_kernel_sampling(
+    requested_mm: np.ndarray,
+    kernels_mm: Mapping[str, np.ndarray],
+    weights: Mapping[str, np.ndarray],
+    *,
+    example_fwhm_mm: float,
+    voxel_size_mm: float,
+) -> Figure:
+    """What a Gaussian kernel on a coarse grid really does.
+
+    Left: the weights of the example kernel against the continuous Gaussian. Right: the
+    FWHM from each kernel's variance against the requested FWHM.
+
+    Parameters
+    ----------
+    requested_mm : numpy.ndarray
+        Requested FWHMs in mm.
+    kernels_mm : mapping
+        ``{kernel name: FWHM in mm from its variance, one per requested FWHM}``.
+    weights : mapping
+        ``{kernel name: weights of the example kernel}``, an odd number centred on 0,
+        same names as ``kernels_mm``.
+    example_fwhm_mm : float
+        FWHM of the example kernel (mm).
+    voxel_size_mm : float
+        Voxel edge in mm.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels.
+    """
+    from .acquisition import FWHM_PER_SIGMA
+
+    voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
+    if set(weights) != set(kernels_mm):
+        raise ValueError(f"weights and kernels_mm must name the same kernels, got "
+                         f"{sorted(weights)} and {sorted(kernels_mm)}")
+    sigma = example_fwhm_mm / FWHM_PER_SIGMA / voxel_size_mm
+    figure, ((left, right),) = _new_figure(1, 2, (10.0, 3.6))
+    fine = np.linspace(-3.0, 3.0, 301)
+    left.plot(fine, np.exp(-0.5 * (fine / sigma) ** 2) * np.sqrt(0.5 / np.pi) / sigma,
+              color="grey", label="continuous Gaussian (density per voxel)")
+    right.plot(requested_mm, requested_mm, color="grey", linestyle=":", label="as requested")
+    shifts = np.linspace(-0.06, 0.06, len(weights))
+    for index, (name, kernel) in enumerate(weights.items()):
+        kernel = np.asarray(kernel)
+        offsets = np.arange(kernel.size) - kernel.size // 2
+        left.stem(offsets + shifts[index], kernel, linefmt=f"C{index + 1}-",
+                  markerfmt=f"C{index + 1}o", basefmt=" ", label=name)
+        right.plot(requested_mm, kernels_mm[name], color=f"C{index + 1}", label=name)
+    left.set(xlabel=f"offset (voxels of {voxel_size_mm:g} mm)", ylabel="weight",
+             title=f"{example_fwhm_mm:g} mm FWHM: sigma = {sigma:.2f} voxel")
+    one_voxel = FWHM_PER_SIGMA * voxel_size_mm
+    right.axvline(one_voxel, color="grey", linewidth=0.8)
+    right.text(one_voxel + 0.3, 1.0, "sigma = 1 voxel")
+    right.set(xlabel="requested FWHM (mm)", ylabel="FWHM from the kernel's variance (mm)",
+              title="What the kernel really does")
+    for axis in (left, right):
+        axis.legend()
+    return figure
+
+
+def _reference_walls(axis: Axes, ideal_wall_mm: float, true_wall_mm: float) -> None:
+    """Horizontal lines at the ideal image's wall and the phantom's true wall (mm)."""
+    axis.axhline(ideal_wall_mm, color="C2", linestyle=":", label="ideal image")
+    axis.axhline(true_wall_mm, color="grey", linestyle="-.", label="true wall")
+
+
+def plot_noise_wall_tradeoff(
+    fwhms_mm: Sequence[float],
+    noise: Sequence[float],
+    wall_mm: Sequence[float],
+    predicted_mm: Sequence[float],
+    *,
+    ideal_wall_mm: float,
+    true_wall_mm: float,
+) -> Figure:
+    """Noise and wall thickness against the Gaussian FWHM, and the trade-off between them.
+
+    Parameters
+    ----------
+    fwhms_mm : sequence of float
+        Gaussian FWHMs in mm.
+    noise : sequence of float
+        Noise coefficient of variation at each FWHM (dimensionless).
+    wall_mm, predicted_mm : sequence of float
+        Measured and predicted wall thickness at each FWHM (mm).
+    ideal_wall_mm, true_wall_mm : float
+        Wall thickness of the ideal image and of the phantom (mm), drawn as lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels.
+    """
+    if not len(fwhms_mm) == len(noise) == len(wall_mm) == len(predicted_mm):
+        raise ValueError("fwhms_mm, noise, wall_mm and predicted_mm must have one value each "
+                         f"per FWHM, got {len(fwhms_mm)}, {len(noise)}, {len(wall_mm)}, "
+                         f"{len(predicted_mm)}")
+    figure, ((first, second, third),) = _new_figure(1, 3, (10.0, 2.7))
+    first.plot(fwhms_mm, noise, "o-")
+    first.set(xlabel="Gaussian FWHM (mm)", ylabel="noise CoV, normal myocardium",
+              title="Noise falls", ylim=(0, None))
+    second.plot(fwhms_mm, wall_mm, "o-", label="measured")
+    second.plot(fwhms_mm, predicted_mm, "--", color="black",
+                label="predicted, eq. (box, voxel, blur)")
+    _reference_walls(second, ideal_wall_mm, true_wall_mm)
+    second.set(xlabel="Gaussian FWHM (mm)", ylabel="wall thickness (mm)",
+               title="The wall grows", ylim=(0, None))
+    second.legend()
+    third.plot(wall_mm, noise, "o-")
+    for fwhm, x, y in zip(fwhms_mm, wall_mm, noise, strict=True):
+        third.annotate(f"{fwhm:g}", (x, y), textcoords="offset points", xytext=(4, 4))
+    third.set(xlabel="wall thickness (mm)", ylabel="noise CoV",
+              title="Trade-off (labels: FWHM)", ylim=(0, None))
+    return figure
+
+
+def plot_optimum_by_level(
+    optima: Mapping[float, Any],
+    walls_mm: Mapping[float, float],
+    *,
+    ideal_wall_mm: float,
+    true_wall_mm: float,
+) -> Figure:
+    """NRMSE curves, optimal FWHM and the wall of the optimum at each count level.
+
+    Parameters
+    ----------
+    optima : mapping
+        ``{count level (%): result}`` with the attributes of
+        :class:`spect_tutorial.filters.OptimalFWHM` (``fwhms_mm``, ``nrmse_curve``,
+        ``fwhm_mm``, ``nrmse``).
+    walls_mm : mapping
+        ``{count level (%): wall thickness of the optimally filtered image (mm)}``.
+    ideal_wall_mm, true_wall_mm : float
+        Walls (mm) of the ideal image and of the phantom, for comparison in the last panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panels: NRMSE curves with their optima, optimal FWHM, wall of the optimum.
+    """
+    import matplotlib.pyplot as plt
+
+    if set(optima) != set(walls_mm) or not optima:
+        raise ValueError(f"optima and walls_mm must hold the same count levels, got "
+                         f"{sorted(optima)} and {sorted(walls_mm)}")
+    levels = sorted(optima)
+    figure, ((curves, best, walls),) = _new_figure(1, 3, (10.0, 2.7))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(levels)))
+    for colour, level in zip(colours, levels, strict=True):
+        result = optima[level]
+        curves.plot(result.fwhms_mm, result.nrmse_curve, color=colour, label=f"{level:g} %")
+        curves.plot(result.fwhm_mm, result.nrmse, "o", color=colour)
+    curves.set(xlabel="Gaussian FWHM (mm)", ylabel="NRMSE", ylim=(0, None),
+               title="NRMSE curves")
+    curves.legend()
+    best.plot(levels, [optima[level].fwhm_mm for level in levels], "o-")
+    best.set(ylabel="optimal FWHM (mm)", title="Optimal FWHM", ylim=(0, None))
+    walls.plot(levels, [walls_mm[level] for level in levels], "o-", label="optimally filtered")
+    _reference_walls(walls, ideal_wall_mm, true_wall_mm)
+    walls.set(ylabel="wall thickness (mm)", title="Wall of the optimum", ylim=(0, None))
+    walls.legend()
+    for axis in (best, walls):
+        axis.set(xscale="log", xlabel="count level (%)")
+        axis.set_xticks(levels, [f"{level:g}" for level in levels])
+        axis.minorticks_off()
+    return figure
+
+
+def plot_frequency_response(
+    frequency: np.ndarray,
+    gains: Mapping[str, np.ndarray],
+    *,
+    markers: Mapping[str, float] | None = None,
+    levels: Sequence[float] = (1 / np.sqrt(2), 0.5),
+) -> Figure:
+    """Gain of several filters against spatial frequency.
+
+    Parameters
+    ----------
+    frequency : numpy.ndarray
+        Spatial frequencies in cycles/cm.
+    gains : mapping
+        ``{label: gain at each frequency}``; labels starting with "Gaussian" are dotted,
+        those containing "squared" dashed.
+    markers : mapping, optional
+        ``{text: frequency (cycles/cm)}``: labelled vertical lines (cutoff, Nyquist).
+    levels : sequence of float, optional
+        Gains marked with faint horizontal lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel.
+    """
+    frequency = np.asarray(frequency, dtype=np.float64)
+    figure, ((axis,),) = _new_figure(1, 1, (7.0, 4.0))
+    for label, gain in gains.items():
+        if np.shape(gain) != frequency.shape:
+            raise ValueError(f"gains[{label!r}] has shape {np.shape(gain)}, frequency "
+                             f"{frequency.shape}")
+        style = ":" if label.startswith("Gaussian") else "--" if "squared" in label else "-"
+        axis.plot(frequency, gain, style, label=label)
+    for text, position in (markers or {}).items():
+        axis.axvline(position, color="grey", linewidth=0.8)
+        right = position > frequency.mean()  # text on the inner side of the line
+        axis.annotate(text, (position, 0.95), xytext=(-3 if right else 3, 0),
+                      textcoords="offset points", ha="right" if right else "left")
+    for level in levels:
+        axis.axhline(level, color="grey", linewidth=0.5, linestyle=":")
+    axis.set(xlabel="spatial frequency (cycles/cm)", ylabel="gain", ylim=(0, 1.05),
+             title="Frequency response of the filters")
+    axis.legend(loc="lower left")
+    return figure
+
+
+def show_window_on_slices(
+    volume: np.ndarray, voxel_size_mm: float, center_mm: Sequence[float], side_mm: float
+) -> Figure:
+    """A square window (e.g. a receptive field) around a point, on two slices through it.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        The ``(z, y, x)`` image, e.g. an OSEM volume divided by its mean.
+    voxel_size_mm : float
+        Edge of a cubic voxel (mm).
+    center_mm : sequence of float
+        The point ``(x, y, z)`` in mm.
+    side_mm : float
+        Side of the square window in the transaxial plane (mm); the window is one
+        transaxial slice thick, which the coronal slice shows.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Transaxial and coronal slice with the window in cyan and a shared colorbar.
+    """
+    from matplotlib.patches import Rectangle
+
+    if side_mm <= 0:
+        raise ValueError(f"side_mm must be positive (mm), got {side_mm}")
+    slices = orthogonal_slices(volume, voxel_size_mm, center_mm)
+    centre = np.asarray(center_mm, dtype=np.float64)
+    figure, axes = _new_figure(1, 2, (10.0, 4.8))
+    top = float(np.max(volume))
+    for axis, plane, (across, up) in zip(axes[0], ("transaxial", "coronal"), ((0, 1), (0, 2)),
+                                         strict=True):
+        image, extent = slices[plane]
+        shown = axis.imshow(image, extent=extent, cmap=ACTIVITY_CMAP, vmin=0, vmax=top)
+        height = side_mm if plane == "transaxial" else voxel_size_mm
+        axis.add_patch(Rectangle((centre[across] - side_mm / 2, centre[up] - height / 2),
+                                 side_mm, height, fill=False, edgecolor="cyan", linewidth=1.5))
+        axis.plot(centre[across], centre[up], "+", color="cyan", markersize=10)
+        axis.set(title=f"{plane} slice", xlabel=_AXIS_LABELS[plane][0],
+                 ylabel=_AXIS_LABELS[plane][1])
+    figure.colorbar(shown, ax=axes, shrink=0.8, label="image value / volume mean")
+    return figure
+
+
 
 
 # Chapter figures: noise, noise2noise, osem, phantom
