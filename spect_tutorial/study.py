@@ -18,7 +18,6 @@ the noise draws and the reconstructions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import numbers
 from collections import OrderedDict
@@ -27,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_allocation, element_count
+from ._files import sha256_arrays
+from ._validation import check_allocation, check_seed, element_count, integer
 from .acquisition import SpectGeometry, SpectSystem, estimate_scatter, scatter_projections
 from .frame import LVGeometry
 from .metrics import evaluation_region
 from .noise import (
-    _check_seed,
     count_level_scale,
     counts_scale,
     expected_counts,
@@ -40,7 +39,7 @@ from .noise import (
     realization_seed,
 )
 from .phantom import Phantom
-from .recon import _check_count, osem
+from .recon import osem
 
 __all__ = [
     "ACQUISITIONS",
@@ -247,12 +246,9 @@ def clear_cache() -> None:
 
 
 def _phantom_key(phantom: Phantom, settings: dict[str, Any]) -> str:
-    digest = hashlib.sha256()
-    for array in (phantom.activity, phantom.mu, phantom.masks["myocardium"]):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    digest.update(repr(phantom.lv).encode())
-    return digest.hexdigest()
+    arrays = (phantom.activity, phantom.mu, phantom.masks["myocardium"])
+    extra = (json.dumps(settings, sort_keys=True, default=str).encode(), repr(phantom.lv).encode())
+    return sha256_arrays(arrays, shapes=False, extra=extra)
 
 
 def _noise_free(
@@ -416,9 +412,9 @@ def simulate_study(
             f"ratio of the convolution subtraction), got {scatter_to_primary!r}"
         )
     # Checked here, before the (expensive) noise-free projection, not deep inside it.
-    _check_seed(seed)
-    _check_count(n_iter, "n_iter", low=1)
-    _check_count(n_subsets, "n_subsets", low=1)
+    check_seed(seed, generators=True)
+    integer(n_iter, "n_iter")
+    integer(n_subsets, "n_subsets")
     if geometry is not None and not isinstance(geometry, SpectGeometry):
         raise ValueError(
             f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import uuid
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import json_ready, move_files_together, sha256_file, write_temporary
-from ._validation import check_allocation, load_json
+from ._validation import as_path, check_allocation, integer, load_json, real_number
 from .data import DATA_DIR
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
@@ -109,12 +108,6 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _as_path(value: Any, what: str) -> Path:
-    if not isinstance(value, str | os.PathLike):
-        raise ValueError(f"{what} must be a str or os.PathLike, got {type(value).__name__}")
-    return Path(value).expanduser()
-
-
 def resolve_weights_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     """The folder in which weights are looked for.
 
@@ -136,10 +129,10 @@ def resolve_weights_dir(directory: str | os.PathLike[str] | None = None) -> Path
     'my_weights'
     """
     if directory is not None:
-        return _as_path(directory, "directory")
+        return as_path(directory, "directory")
     from_environment = os.environ.get(WEIGHTS_DIR_ENV, "").strip()
     if from_environment:
-        return _as_path(from_environment, f"environment variable {WEIGHTS_DIR_ENV}")
+        return as_path(from_environment, f"environment variable {WEIGHTS_DIR_ENV}")
     return WEIGHTS_DIR
 
 
@@ -175,7 +168,7 @@ def weights_sha256(path: str | os.PathLike[str]) -> str:
     >>> weights_sha256(path)[:16]
     'e3b0c44298fc1c14'
     """
-    return sha256_file(_as_path(path, "path"))
+    return sha256_file(as_path(path, "path"))
 
 
 _json_default = json_ready
@@ -205,13 +198,8 @@ def _check_model_config(config: Any, where: str) -> dict[str, int]:
         )
     checked = {}
     for key in _MODEL_CONFIG_KEYS:
-        value = config[key]
         limit = _MODEL_CONFIG_LIMITS[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-            raise ValueError(
-                f"{where}: model_config[{key!r}] must be an integer in 1..{limit}, got {value!r}"
-            )
-        checked[key] = value
+        checked[key] = integer(config[key], f"{where}: model_config[{key!r}]", maximum=limit)
     return checked
 
 
@@ -235,17 +223,8 @@ def _check_finite_weights(model: keras.Model, where: str) -> None:
 
 
 def _check_voxel_size(value: Any, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"{where}: voxel_size_mm (the voxel size the model was trained at) must be a "
-            f"finite number of mm > 0, got {value!r}"
-        )
-    return float(value)
+    name = f"{where}: voxel_size_mm (the voxel size the model was trained at)"
+    return real_number(value, name, unit="mm", minimum=0, strict_minimum=True)
 
 
 def _model_config_of(model: keras.Model) -> dict[str, int]:
@@ -363,7 +342,7 @@ def save_weights(
     keras = import_quietly("keras")
 
     name = _check_name(name)
-    directory = _as_path(directory, "directory")
+    directory = as_path(directory, "directory")
     if not isinstance(manifest, Mapping):
         raise ValueError(f"manifest must be a mapping (dict), got {type(manifest).__name__}")
     if not all(isinstance(key, str) for key in manifest):
