@@ -52,6 +52,7 @@ __all__ = [
     "element_count",
     "existing_file",
     "format_bytes",
+    "increasing_pair",
     "inspect_npz",
     "int_tuple",
     "integer",
@@ -214,27 +215,12 @@ def integer(
     whole_floats: bool = False,
     none_ok: bool = False,
 ) -> Any:
-    """``value`` as a Python int in ``minimum..maximum``; booleans and strings are refused.
+    """``value`` as a Python int in ``minimum..maximum`` (``None``: unbounded).
 
-    Parameters
-    ----------
-    value : Any
-        The argument.
-    name : str
-        Its name, for the message.
-    minimum, maximum : int or None, optional
-        Inclusive bounds (``None``: unbounded). Default ``>= 1``.
-    unit : str, optional
-        What the integer is (``"spline order"``), for the message.
-    whole_floats : bool, optional
-        Accept a float with an integer value (``128.0``).
-    none_ok : bool, optional
-        Return ``None`` for ``None``.
-
-    Raises
-    ------
-    ValueError
-        Naming ``name``, the value received and the valid range.
+    Booleans and strings are refused; ``unit`` says what the integer is
+    (``"spline order"``); ``whole_floats`` accepts ``128.0``; ``none_ok``
+    returns ``None`` for ``None``. The ``ValueError`` names ``name``, the value
+    and the valid range.
     """
     if value is None and none_ok:
         return None
@@ -319,6 +305,25 @@ def int_tuple(
         raise ValueError(message) from None
 
 
+def increasing_pair(
+    value: Any, name: str, *, labels: tuple[str, str] = ("base", "apex"), unit: str = "mm"
+) -> tuple[float, float]:
+    """Two finite numbers ``(low, high)`` with ``low < high`` (``labels`` name them)."""
+    low, high = labels
+    try:
+        first, second = (float(item) for item in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be two numbers ({low}, {high}) in {unit}, got {value!r}"
+        ) from None
+    if not (math.isfinite(first) and math.isfinite(second) and first < second):
+        raise ValueError(
+            f"{name} must be finite ({low}, {high}) in {unit} with {low} < {high}, "
+            f"got ({first:.4g}, {second:.4g})"
+        )
+    return first, second
+
+
 def choice(value: Any, name: str, options: Iterable[Any]) -> Any:
     """``value`` if it is one of ``options``; the message lists them."""
     options = tuple(options)
@@ -359,34 +364,10 @@ def real_array(
 ) -> np.ndarray:
     """An array of real numbers, checked, then cast to ``dtype`` (``None``: kept).
 
-    Parameters
-    ----------
-    values : array_like
-        The argument.
-    name : str
-        Its name, for the messages.
-    dtype : numpy dtype or None, optional
-        The returned dtype (no copy when it already has it). Default float64.
-    ndim : int, optional
-        Required number of dimensions; ``axes`` names them (``"(z, y, x)"``).
-    unit : str, optional
-        The values' unit (``"counts"``), for the messages.
-    bool_ok : bool, optional
-        Accept a boolean array (read as 0/1). Default ``True``.
-    finite : bool, optional
-        Refuse NaN and infinity. Default ``True``.
-    non_negative : bool, optional
-        Refuse negative values.
-    non_empty : bool, optional
-        Refuse an array with a zero-length axis.
-    noun : str, optional
-        What the values are in the NaN message (``"voxels"``).
-
-    Raises
-    ------
-    ValueError
-        Naming ``name`` and the shape, dtype, count of non-finite values or
-        minimum found.
+    Options: ``ndim`` (with ``axes`` naming the axes, ``"(z, y, x)"``), ``unit``
+    (for the messages), ``bool_ok`` (booleans read as 0/1), ``finite`` (refuse
+    NaN and infinity; ``noun`` counts them, ``"voxels"``), ``non_negative``,
+    ``non_empty``. Every ``ValueError`` names ``name`` and what was found.
     """
     array = np.asarray(values)
     in_unit = f" ({unit})" if unit else ""
@@ -454,13 +435,7 @@ def volume(
 
 
 def number_sequence(
-    values: Any,
-    name: str,
-    *,
-    unit: str = "",
-    minimum: float | None = None,
-    strict_minimum: bool = False,
-    distinct: bool = False,
+    values: Any, name: str, *, unit: str = "", distinct: bool = False, **bounds: Any
 ) -> tuple[float, ...]:
     """A non-empty sequence of finite numbers (not a string), each checked by :func:`real_number`.
 
@@ -479,9 +454,7 @@ def number_sequence(
     if not items:
         raise ValueError(f"{name} must hold at least one value, got {values!r}")
     numbers_ = tuple(
-        real_number(
-            item, f"{name}[{index}]", unit=unit, minimum=minimum, strict_minimum=strict_minimum
-        )
+        real_number(item, f"{name}[{index}]", unit=unit, **bounds)
         for index, item in enumerate(items)
     )
     if distinct and len(set(numbers_)) != len(numbers_):
@@ -498,20 +471,12 @@ def check_count_levels(
     )
 
 
-def check_finite(
-    array: np.ndarray, name: str, *, noun: str = "value(s)", locate: bool = False
-) -> np.ndarray:
-    """Refuse NaN or infinite values, naming ``name``, how many (``noun``) and, with
-    ``locate``, the index of the first."""
+def check_finite(array: np.ndarray, name: str, *, noun: str = "value(s)") -> np.ndarray:
+    """Refuse NaN or infinite values, naming ``name`` and how many (``noun``) there are."""
     if array.dtype.kind in "fc":
-        finite = np.isfinite(array)
-        bad = int(array.size - np.count_nonzero(finite))
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         if bad:
-            first = tuple(int(i) for i in np.argwhere(~finite)[0]) if locate else None
-            raise ValueError(
-                f"{name} holds {bad} NaN or infinite {noun}"
-                f"{f', the first at index {first}' if locate else ''}; values must be finite"
-            )
+            raise ValueError(f"{name} holds {bad} NaN or infinite {noun}; values must be finite")
     return array
 
 

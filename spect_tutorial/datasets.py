@@ -627,15 +627,20 @@ def _stores(
 ) -> tuple[Noise2NoiseSet, IdealStore, Noise2NoiseSet | None]:
     validation = arrays["validation"].astype(bool)
     origins = arrays["origins"].astype(np.int64)
-    noisy = Noise2NoiseSet(
-        images=arrays["noisy"].astype(np.float32, copy=False),
-        means=arrays["noisy_means"].astype(np.float64),
-        count_levels=count_levels,
-        validation=validation,
-        voxel_size_mm=voxel_size_mm,
-        phantom_seeds=phantom_seeds,
-        origins=origins,
-    )
+
+    def pairs(name: str, **kind: Any) -> Noise2NoiseSet:
+        return Noise2NoiseSet(
+            images=arrays[name].astype(np.float32, copy=False),
+            means=arrays[f"{name}_means"].astype(np.float64),
+            count_levels=count_levels,
+            validation=validation,
+            voxel_size_mm=voxel_size_mm,
+            phantom_seeds=phantom_seeds,
+            origins=origins,
+            **kind,
+        )
+
+    noisy = pairs("noisy")
     reference = IdealStore(
         images=arrays["ideal"].astype(np.float32, copy=False),
         myocardium=arrays["myocardium"].astype(bool),
@@ -649,17 +654,7 @@ def _stores(
     )
     split = None
     if "halves" in arrays:
-        split = Noise2NoiseSet(
-            images=arrays["halves"].astype(np.float32, copy=False),
-            means=arrays["halves_means"].astype(np.float64),
-            count_levels=count_levels,
-            validation=validation,
-            voxel_size_mm=voxel_size_mm,
-            phantom_seeds=phantom_seeds,
-            origins=origins,
-            kind="count_split",
-            count_fraction=0.5,
-        )
+        split = pairs("halves", kind="count_split", count_fraction=0.5)
     return noisy, reference, split
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import check_finite, int_tuple, integer, real_array
+from ._validation import int_tuple, integer, real_array
 from .frame import check_voxel_size_mm
 from .weights import DEFAULT_MODEL, load_manifest, load_pretrained
 
@@ -64,7 +64,13 @@ def _check_volume(volume: Any) -> np.ndarray:
             f"volume must be (z, y, x) or (K, z, y, x) with every size >= 1, got shape {shape}"
         )
     values = real_array(volume, "volume", dtype=None, unit="activity", bool_ok=False, finite=False)
-    check_finite(values, "volume", locate=True)
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        raise ValueError(
+            f"volume must be finite, got {bad.shape[0]} NaN or infinite value(s), the first "
+            f"at index {tuple(int(i) for i in bad[0])}"
+        )
     if (values < 0).any():
         raise ValueError(
             "volume must be >= 0 (activity), got minimum "

@@ -65,7 +65,6 @@ __all__ = [
     "phantom_from_arrays",
     "phantom_hash",
     "save_phantom",
-    "write_file_atomically",
 ]
 
 FORMAT_NAME = "spect_tutorial.phantom"

@@ -439,12 +439,8 @@ def ssim(
 
     Parameters
     ----------
-    image : array_like
-        ``(..., z, y, x)`` (or ``(..., rows, cols)``) image(s); leading axes
-        (e.g. realizations) give one value each.
-    reference : array_like
-        The reference (ideal) image, 2-D or 3-D; every axis at least
-        ``win_size`` long.
+    image, reference : array_like
+        As for :func:`psnr`; every axis of the reference at least ``win_size`` long.
     data_range : float, optional
         Dynamic range of the images (image units). Default: ``reference.max() -
         reference.min()``; always passed explicitly to scikit-image, which

@@ -125,29 +125,25 @@ def win5rb(
         raise ValueError(f"channels must be odd (a centre slice), got {channels}")
     inputs = keras.Input(shape=(None, None, channels), name="noisy")
     branch = inputs
-    for layer in range(1, depth):
-        branch = keras.layers.Conv2D(
-            filters,
+
+    def conv(n_filters: int, layer: int) -> keras.layers.Conv2D:
+        return keras.layers.Conv2D(
+            n_filters,
             kernel_size,
             padding="same",
             kernel_initializer=keras.initializers.HeNormal(
                 seed=None if seed is None else seed + layer
             ),
             name=f"conv{layer}",
-        )(branch)
+        )
+
+    for layer in range(1, depth):
+        branch = conv(filters, layer)(branch)
         branch = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"bn{layer}")(
             branch
         )
         branch = keras.layers.ReLU(name=f"relu{layer}")(branch)
-    branch = keras.layers.Conv2D(
-        1,
-        kernel_size,
-        padding="same",
-        kernel_initializer=keras.initializers.HeNormal(
-            seed=None if seed is None else seed + depth
-        ),
-        name=f"conv{depth}",
-    )(branch)
+    branch = conv(1, depth)(branch)
     # The branch starts at zero (its last scale is zero), so the untrained network is
     # the identity and training starts from the noisy image instead of adding noise.
     branch = keras.layers.BatchNormalization(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
-from ._validation import integer
+from ._validation import increasing_pair, integer
 from ._validation import volume as check_volume
 from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
 from .segments import aha_segment
@@ -325,25 +325,15 @@ def polar_map(
     estimated = None
     if base_apex_mm is None or apex_cap_mm is None:
         estimated = _estimate_extent(values, lv, voxel_size_mm, angles, radii)
-    if base_apex_mm is None:
-        base_mm, apex_mm = estimated[0], estimated[1]
+    if base_apex_mm is not None:
+        base_mm, apex_mm = increasing_pair(base_apex_mm, "base_apex_mm")
     else:
-        try:
-            base_mm, apex_mm = (float(v) for v in base_apex_mm)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"base_apex_mm must be two numbers (base, apex) in mm, got {base_apex_mm!r}"
-            ) from None
-    if not (np.isfinite(base_mm) and np.isfinite(apex_mm) and base_mm < apex_mm):
-        if base_apex_mm is None:
+        base_mm, apex_mm = estimated[0], estimated[1]
+        if not (np.isfinite(base_mm) and np.isfinite(apex_mm) and base_mm < apex_mm):
             raise ValueError(
                 f"could not estimate the base and apex from the volume (got base {base_mm:.4g} "
                 f"mm, apex {apex_mm:.4g} mm); check lv or give base_apex_mm"
             )
-        raise ValueError(
-            "base_apex_mm must be finite (base, apex) positions with base < apex, "
-            f"got ({base_mm:.4g}, {apex_mm:.4g})"
-        )
     length = apex_mm - base_mm
     if n_rings is None:
         n_rings = 3 * max(1, int(np.ceil(round(length / voxel_size_mm) / 3)))

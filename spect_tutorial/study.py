@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._files import sha256_arrays
-from ._validation import check_allocation, check_seed, element_count, integer
+from ._validation import check_allocation, check_seed, element_count, integer, real_number
 from .acquisition import SpectGeometry, SpectSystem, estimate_scatter, scatter_projections
 from .frame import LVGeometry
 from .metrics import evaluation_region
@@ -276,12 +276,9 @@ def _noise_free(
             f"the phantom's voxel size ({phantom.voxel_size_mm} mm) must divide the detector "
             f"bin size ({geometry.bin_size_mm} mm) by a whole number"
         )
+    system_options = {"attenuation": attenuation, "resolution": resolution}
     fine_system = SpectSystem(
-        phantom.mu,
-        geometry,
-        voxel_size_mm=phantom.voxel_size_mm,
-        attenuation=attenuation,
-        resolution=resolution,
+        phantom.mu, geometry, voxel_size_mm=phantom.voxel_size_mm, **system_options
     )
     both = fine_system.forward(
         np.stack([phantom.activity, phantom.activity * phantom.masks["myocardium"]])
@@ -295,13 +292,7 @@ def _noise_free(
     total = primary if scatter is None else primary + scatter
     scale = counts_scale(total, myocardium, angles_deg=geometry.angles_deg)
     coarse = phantom.downsample(round(factor)) if round(factor) > 1 else phantom
-    system = SpectSystem(
-        coarse.mu,
-        geometry,
-        voxel_size_mm=geometry.bin_size_mm,
-        attenuation=attenuation,
-        resolution=resolution,
-    )
+    system = SpectSystem(coarse.mu, geometry, voxel_size_mm=geometry.bin_size_mm, **system_options)
     entry = _NoiseFree(primary, myocardium, scatter, scale, coarse, system)
     _cache[key] = entry
     while len(_cache) > _CACHE_SIZE:
@@ -381,22 +372,8 @@ def simulate_study(
     if phantom.lv is None:
         raise ValueError("phantom has no LV geometry (lv); it is needed for the evaluation")
     level = count_level_scale(count_level)
-    if (
-        isinstance(n_realizations, bool)
-        or not isinstance(n_realizations, numbers.Real)
-        or not np.isfinite(n_realizations)
-        or int(n_realizations) != n_realizations
-    ):
-        raise ValueError(f"n_realizations must be an integer >= 1, got {n_realizations!r}")
-    if n_realizations < 1:
-        raise ValueError(f"n_realizations must be >= 1, got {n_realizations!r}")
-    if (
-        isinstance(scatter_to_primary, bool)
-        or not isinstance(scatter_to_primary, numbers.Real)
-        or not np.isfinite(scatter_to_primary)
-        or scatter_to_primary < 0
-    ):
-        raise ValueError(f"scatter_to_primary must be >= 0, got {scatter_to_primary!r}")
+    n_realizations = integer(n_realizations, "n_realizations", whole_floats=True)
+    real_number(scatter_to_primary, "scatter_to_primary", minimum=0)
     if scatter_correction is None:
         if not isinstance(correct_scatter, bool | np.bool_):
             raise ValueError(f"correct_scatter must be True or False, got {correct_scatter!r}")

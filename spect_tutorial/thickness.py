@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, optimize, special
 
-from ._validation import integer
+from ._validation import increasing_pair, integer
 from ._validation import volume as check_volume
 from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
 from .segments import aha_segment
@@ -587,21 +587,6 @@ def _check_levels(levels: Any) -> tuple[float, ...]:
     return values
 
 
-def _check_base_apex(base_apex_mm: Any) -> tuple[float, float]:
-    try:
-        base, apex = (float(v) for v in base_apex_mm)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"base_apex_mm must be two positions (base, apex) in mm, got {base_apex_mm!r}"
-        ) from None
-    if not (np.isfinite(base) and np.isfinite(apex) and base < apex):
-        raise ValueError(
-            "base_apex_mm must be finite (base, apex) in mm with base < apex, "
-            f"got {base_apex_mm!r}"
-        )
-    return base, apex
-
-
 def wall_thickness(
     volume: Any,
     lv: LVGeometry,
@@ -772,7 +757,7 @@ def wall_thickness(
             order=interpolation_order,
         )
     else:
-        base, apex = _check_base_apex(base_apex_mm)
+        base, apex = increasing_pair(base_apex_mm, "base_apex_mm")
 
     angles = np.arange(n_angles) * (360.0 / n_angles)
     radii = np.arange(0.0, max_radius_mm + 1e-9, step_mm)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import inspect
 import io
 import json
@@ -781,30 +782,21 @@ def train_pairs(
     _check_strategy(strategy)
     if initial_weights is not None and not Path(initial_weights).is_file():
         raise ValueError(f"initial_weights {str(initial_weights)!r} is not a file")
-    train = PairSchedule(
+    schedule = functools.partial(
+        PairSchedule,
         dataset,
-        split="train",
         seed=config.seed,
         batch_size=config.batch_size,
-        steps_per_epoch=config.steps_per_epoch,
         crop_px=config.crop_px,
-        reference=reference,
         input_slices=config.input_slices,
     )
+    train = schedule(split="train", steps_per_epoch=config.steps_per_epoch, reference=reference)
     has_validation = bool(np.any(dataset.validation))
     validation = None
     if has_validation:
         # Early stopping always watches the held-out Noise2Noise loss (noisy targets),
         # the one criterion available without an ideal image.
-        validation = PairSchedule(
-            dataset,
-            split="validation",
-            seed=config.seed,
-            batch_size=config.batch_size,
-            steps_per_epoch=config.validation_steps,
-            crop_px=config.crop_px,
-            input_slices=config.input_slices,
-        )
+        validation = schedule(split="validation", steps_per_epoch=config.validation_steps)
 
     _enable_determinism(config.seed)
     with _strategy_scope(strategy), _dtype_policy(config.dtype_policy):

@@ -141,24 +141,10 @@ def _paths(name: str, directory: Path) -> tuple[Path, Path]:
 
 
 def weights_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (lowercase hex) of a file's bytes, read in 1 MiB chunks.
+    """SHA-256 (64 lowercase hex characters) of a file, usually a ``.weights.h5``.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file, usually a ``.weights.h5``.
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If ``path`` is not a regular file.
+    ``FileNotFoundError`` if ``path`` does not exist, ``ValueError`` if it is not
+    a regular file.
 
     Examples
     --------
