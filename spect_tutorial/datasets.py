@@ -1148,15 +1148,7 @@ def synthetic_training_set(
     n_slices = integer(n_slices, "n_slices")
     size = _pair(slice_shape, "slice_shape")
     levels = _check_count_levels(count_levels, distinct=False)
-    if (
-        isinstance(counts_per_unit, bool)
-        or not isinstance(counts_per_unit, numbers.Real)
-        or not math.isfinite(counts_per_unit)
-        or counts_per_unit <= 0
-    ):
-        raise ValueError(
-            f"counts_per_unit must be a finite number of counts > 0, got {counts_per_unit!r}"
-        )
+    real_number(counts_per_unit, "counts_per_unit", unit="counts", minimum=0, strict_minimum=True)
     validation = _validation_mask(
         n_phantoms, real_number(validation_fraction, "validation_fraction")
     )
@@ -1306,9 +1298,7 @@ def gather_pairs(
     means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
     scale = np.zeros_like(means)
     np.divide(1.0, means, out=scale, where=means > 0)
-    if isinstance(input_slices, bool) or not isinstance(input_slices, numbers.Integral):
-        raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
-    if input_slices < 1 or input_slices % 2 == 0:
+    if integer(input_slices, "input_slices", unit="(odd)") % 2 == 0:
         raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
     half = int(input_slices) // 2
     neighbours = np.clip(

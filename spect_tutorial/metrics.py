@@ -95,15 +95,7 @@ def evaluation_region(myocardium_mask: Any, *, dilation_voxels: int = 1) -> np.n
     7
     """
     mask = _check_mask(myocardium_mask, "myocardium_mask")
-    if (
-        isinstance(dilation_voxels, bool)
-        or not isinstance(dilation_voxels, numbers.Real)
-        or not np.isfinite(dilation_voxels)
-        or int(dilation_voxels) != dilation_voxels
-        or dilation_voxels < 0
-    ):
-        raise ValueError(f"dilation_voxels must be an integer >= 0, got {dilation_voxels!r}")
-    return _dilate(mask, int(dilation_voxels))
+    return _dilate(mask, integer(dilation_voxels, "dilation_voxels", minimum=0, whole_floats=True))
 
 
 def normal_myocardium(myocardium_mask: Any, defect_mask: Any = None) -> np.ndarray:

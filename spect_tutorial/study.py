@@ -19,7 +19,6 @@ the noise draws and the reconstructions.
 from __future__ import annotations
 
 import json
-import numbers
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,15 +84,13 @@ class AcquisitionSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"name must be a short identifier, got {self.name!r}")
-        if (
-            isinstance(self.scatter_to_primary, bool)
-            or not isinstance(self.scatter_to_primary, numbers.Real)
-            or not np.isfinite(self.scatter_to_primary)
-            or not 0 <= self.scatter_to_primary < 1
-        ):
-            raise ValueError(
-                f"scatter_to_primary must be in [0, 1), got {self.scatter_to_primary!r}"
-            )
+        real_number(
+            self.scatter_to_primary,
+            "scatter_to_primary",
+            minimum=0,
+            maximum=1,
+            strict_maximum=True,
+        )
         if self.scatter_correction not in SCATTER_CORRECTIONS:
             raise ValueError(
                 f"scatter_correction must be one of {SCATTER_CORRECTIONS}, "

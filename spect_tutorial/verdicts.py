@@ -331,10 +331,8 @@ def judge_defect_safety(
 
     Parameters
     ----------
-    values : mapping
-        :func:`spect_tutorial.tradeoff.patient_values` at one count level.
-    method : str or (family, setting)
-        The judged method.
+    values, method
+        As for :func:`judge_matched`.
     margin : float, optional
         Largest tolerated paired defect error (default :data:`DEFECT_MARGIN`).
 
