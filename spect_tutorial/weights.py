@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import json_ready, move_files_together, sha256_file, write_temporary
+from ._files import canonical_json, json_ready, move_files_together, sha256_file, write_temporary
 from ._validation import as_path, check_allocation, integer, load_json, real_number
 from .data import DATA_DIR
 
@@ -155,9 +155,6 @@ def weights_sha256(path: str | os.PathLike[str]) -> str:
     'e3b0c44298fc1c14'
     """
     return sha256_file(as_path(path, "path"))
-
-
-_json_default = json_ready
 
 
 def _missing_message(name: str, directory: Path, missing: list[Path]) -> str:
@@ -364,13 +361,7 @@ def save_weights(
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
     }
-    try:
-        json.dumps(record, allow_nan=False, default=_json_default)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            "manifest must be JSON-serialisable (str keys; numbers, strings, booleans, None, "
-            f"lists and dicts; finite floats), got an error: {error}"
-        ) from None
+    canonical_json(record, what="manifest")  # refuses what JSON cannot hold, naming it
 
     with warnings.catch_warnings():
         # TensorFlow's variables lack numpy 2's __array__(copy=...); harmless here.
@@ -388,7 +379,7 @@ def save_weights(
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         record["weights_sha256"] = weights_sha256(temporary)
-        text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
+        text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=json_ready)
         manifest_temporary = write_temporary(manifest_path, (text + "\n").encode("utf-8"))
         if not overwrite:  # appeared while we were writing
             for path in (weights_path, manifest_path):
