@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -34,11 +35,14 @@ __all__ = [
     "canonical_json",
     "json_ready",
     "move_files_together",
+    "plain_json",
     "replace_files_together",
     "replace_own_file",
+    "sha256_arrays",
     "sha256_bytes",
     "sha256_file",
     "write_file_atomically",
+    "write_json",
     "write_temporary",
 ]
 
@@ -57,6 +61,22 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def plain_json(value: Any, *, finite: bool = False) -> Any:
+    """``value`` with JSON's types only: str keys, lists for tuples, numbers for numpy scalars.
+
+    With ``finite=True`` a NaN or infinite float becomes ``None`` (JSON ``null``).
+    """
+    if isinstance(value, Mapping):
+        return {str(key): plain_json(item, finite=finite) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_json(item, finite=finite) for item in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, without importing numpy
+        return plain_json(value.tolist(), finite=finite)
+    if finite and isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def canonical_json(data: Any, *, what: str, indent: int | None = None) -> str:
@@ -83,6 +103,22 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_arrays(
+    arrays: Iterable[Any], *, shapes: bool = True, extra: Iterable[bytes] = ()
+) -> str:
+    """SHA-256 of arrays' C-order bytes (each preceded by ``str(shape)``), then ``extra``."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        if shapes:
+            digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    for data in extra:
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """SHA-256 (lowercase hex) of a regular file's bytes, read in 1 MiB chunks.
 
@@ -93,11 +129,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     ValueError
         If ``path`` is not a regular file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"file {str(path)!r} does not exist")
-    if not path.is_file():
-        raise ValueError(f"{str(path)!r} is not a regular file")
+    from ._validation import existing_file
+
+    existing_file(Path(path), "file")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK_BYTES):
@@ -195,6 +229,26 @@ def write_file_atomically(
         if temporary.exists():
             temporary.unlink()
     return path
+
+
+def write_json(
+    path: str | os.PathLike[str],
+    value: Any,
+    *,
+    indent: int = 2,
+    sort_keys: bool = False,
+    allow_nan: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``json.dumps(value, ...)`` plus a newline as UTF-8, atomically.
+
+    Numpy scalars and arrays are written as numbers and lists (:func:`json_ready`).
+    See :func:`write_file_atomically` for ``overwrite`` and the errors.
+    """
+    text = json.dumps(
+        value, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan, default=json_ready
+    )
+    return write_file_atomically(path, (text + "\n").encode("utf-8"), overwrite=overwrite)
 
 
 def replace_own_file(

@@ -30,7 +30,7 @@ import numbers
 import os
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,17 +41,29 @@ __all__ = [
     "MAX_ARRAY_BYTES_ENV",
     "MAX_JSON_DEPTH",
     "NpyMember",
+    "as_path",
     "check_allocation",
     "check_count_levels",
     "check_data_file",
+    "check_fields",
     "check_finite",
+    "check_seed",
+    "choice",
     "element_count",
+    "existing_file",
     "format_bytes",
+    "increasing_pair",
     "inspect_npz",
+    "int_tuple",
+    "integer",
+    "is_finite_number",
     "load_json",
     "max_array_bytes",
     "number_sequence",
+    "random_generator",
+    "real_array",
     "real_number",
+    "volume",
 ]
 
 #: Environment variable that changes the per-array memory budget (bytes).
@@ -149,6 +161,11 @@ def check_allocation(
 # ---------------------------------------------------------------------------
 
 
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, a string or None)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def real_number(
     value: Any,
     name: str,
@@ -157,43 +174,268 @@ def real_number(
     minimum: float | None = None,
     strict_minimum: bool = False,
     maximum: float | None = None,
+    strict_maximum: bool = False,
 ) -> float:
     """``value`` as a finite float; strings and booleans are refused.
 
     Raises
     ------
     ValueError
-        Naming ``name``, the value received and the valid range.
+        Naming ``name``, the value received and the valid range (``> 0``,
+        ``(0, 1]``, ...).
     """
-    bounds = []
-    if minimum is not None:
-        bounds.append(f"{'>' if strict_minimum else '>='} {minimum:g}")
-    if maximum is not None:
-        bounds.append(f"<= {maximum:g}")
-    wanted = f"a finite number{f' of {unit}' if unit else ''}"
-    wanted += f" {' and '.join(bounds)}" if bounds else ""
+    if minimum is not None and maximum is not None:  # an interval: "in (0, 360] degrees"
+        wanted = f"a finite number in {'(' if strict_minimum else '['}{minimum:g}, {maximum:g}"
+        wanted += f"{')' if strict_maximum else ']'}{f' {unit}' if unit else ''}"
+    else:
+        wanted = f"a finite number{f' of {unit}' if unit else ''}"
+        if minimum is not None:
+            wanted += f" {'>' if strict_minimum else '>='} {minimum:g}"
+        elif maximum is not None:
+            wanted += f" {'<' if strict_maximum else '<='} {maximum:g}"
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value.item()  # a 0-d numeric array is a number
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
     number = float(value)
-    if (
-        not math.isfinite(number)
-        or (minimum is not None and (number <= minimum if strict_minimum else number < minimum))
-        or (maximum is not None and number > maximum)
-    ):
+    below = minimum is not None and (number <= minimum if strict_minimum else number < minimum)
+    above = maximum is not None and (number >= maximum if strict_maximum else number > maximum)
+    if not math.isfinite(number) or below or above:
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return number
 
 
-def number_sequence(
+def integer(
+    value: Any,
+    name: str,
+    *,
+    minimum: int | None = 1,
+    maximum: int | None = None,
+    unit: str = "",
+    whole_floats: bool = False,
+    none_ok: bool = False,
+) -> Any:
+    """``value`` as a Python int in ``minimum..maximum`` (``None``: unbounded).
+
+    Booleans and strings are refused; ``unit`` says what the integer is
+    (``"spline order"``); ``whole_floats`` accepts ``128.0``; ``none_ok``
+    returns ``None`` for ``None``. The ``ValueError`` names ``name``, the value
+    and the valid range.
+    """
+    if value is None and none_ok:
+        return None
+    valid = f"an integer{f' {unit}' if unit else ''}"
+    if minimum is not None and maximum is not None:
+        valid += f" in {minimum}..{maximum}"
+    elif minimum is not None:
+        valid += f" >= {minimum}"
+    valid += " or None" if none_ok else ""
+    number: Any = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    if whole_floats and isinstance(number, numbers.Real) and not isinstance(number, bool):
+        if math.isfinite(number) and int(number) == number:
+            number = int(number)
+    if (
+        isinstance(number, bool | np.bool_)
+        or not isinstance(number, numbers.Integral)
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+    ):
+        raise ValueError(f"{name} must be {valid}, got {value!r}")
+    return int(number)
+
+
+def check_seed(seed: Any, name: str = "seed", *, generators: bool = False) -> Any:
+    """A random seed: an integer >= 0, returned as a Python int.
+
+    With ``generators=True``, ``None``, a :class:`numpy.random.SeedSequence` and a
+    :class:`numpy.random.Generator` are accepted too and returned unchanged.
+    """
+    if generators:
+        if seed is None or isinstance(seed, np.random.SeedSequence | np.random.Generator):
+            return seed
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(
+                f"{name} must be an int >= 0, a numpy.random.SeedSequence, a "
+                f"numpy.random.Generator or None, got {seed!r}"
+            )
+    return integer(seed, name, minimum=0)
+
+
+def random_generator(seed: Any) -> np.random.Generator:
+    """``numpy.random.default_rng`` of a seed checked by :func:`check_seed` (generators too)."""
+    return np.random.default_rng(check_seed(seed, generators=True))
+
+
+def int_tuple(
+    value: Any,
+    name: str,
+    length: int,
+    *,
+    minimum: int = 1,
+    what: str = "",
+    whole_floats: bool = False,
+    itemwise: bool = False,
+) -> tuple[int, ...]:
+    """``length`` integers ``>= minimum`` (a shape, a crop size) as a tuple of ints.
+
+    ``what`` says what the items are (``"(nz, ny, nx)"``) in the message; with
+    ``itemwise`` a bad item is named by its index (``"crop_px[1]"``).
+    """
+    words = {2: "two", 3: "three"}.get(length, str(length))
+    kind = "positive integers" if minimum == 1 else f"integers >= {minimum}"
+    message = f"{name} must be {words} {kind}{f' {what}' if what else ''}, got {value!r}"
+    if isinstance(value, str | bytes):
+        raise ValueError(message)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ValueError(message) from None
+    if len(items) != length:
+        raise ValueError(message)
+    if itemwise:
+        return tuple(
+            integer(item, f"{name}[{i}]", minimum=minimum, whole_floats=whole_floats)
+            for i, item in enumerate(items)
+        )
+    try:
+        return tuple(
+            integer(item, name, minimum=minimum, whole_floats=whole_floats) for item in items
+        )
+    except ValueError:
+        raise ValueError(message) from None
+
+
+def increasing_pair(
+    value: Any, name: str, *, labels: tuple[str, str] = ("base", "apex"), unit: str = "mm"
+) -> tuple[float, float]:
+    """Two finite numbers ``(low, high)`` with ``low < high`` (``labels`` name them)."""
+    low, high = labels
+    try:
+        first, second = (float(item) for item in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be two numbers ({low}, {high}) in {unit}, got {value!r}"
+        ) from None
+    if not (math.isfinite(first) and math.isfinite(second) and first < second):
+        raise ValueError(
+            f"{name} must be finite ({low}, {high}) in {unit} with {low} < {high}, "
+            f"got ({first:.4g}, {second:.4g})"
+        )
+    return first, second
+
+
+def choice(value: Any, name: str, options: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``options``; the message lists them."""
+    options = tuple(options)
+    if not isinstance(value, Hashable) or value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def as_path(value: Any, name: str) -> Path:
+    """A ``str`` or ``os.PathLike`` as an expanded :class:`pathlib.Path`."""
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
+    return Path(value).expanduser()
+
+
+def existing_file(path: Path, what: str) -> Path:
+    """``path`` if it is an existing regular file (``FileNotFoundError`` or ``ValueError``)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} is not a regular file")
+    return path
+
+
+def real_array(
     values: Any,
     name: str,
     *,
+    dtype: Any = np.float64,
+    ndim: int | None = None,
+    axes: str = "",
     unit: str = "",
-    minimum: float | None = None,
-    strict_minimum: bool = False,
-    distinct: bool = False,
+    bool_ok: bool = True,
+    finite: bool = True,
+    non_negative: bool = False,
+    non_empty: bool = False,
+    noun: str = "value(s)",
+) -> np.ndarray:
+    """An array of real numbers, checked, then cast to ``dtype`` (``None``: kept).
+
+    Options: ``ndim`` (with ``axes`` naming the axes, ``"(z, y, x)"``), ``unit``
+    (for the messages), ``bool_ok`` (booleans read as 0/1), ``finite`` (refuse
+    NaN and infinity; ``noun`` counts them, ``"voxels"``), ``non_negative``,
+    ``non_empty``. Every ``ValueError`` names ``name`` and what was found.
+    """
+    array = np.asarray(values)
+    in_unit = f" ({unit})" if unit else ""
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(
+            f"{name} must be a {ndim}-D array{f' {axes}' if axes else ''}, got shape {array.shape}"
+        )
+    if array.dtype.kind not in ("iuf" + ("b" if bool_ok else "")):
+        raise ValueError(f"{name} must hold real numbers{in_unit}, got dtype {array.dtype}")
+    if non_empty and 0 in array.shape:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    if finite:
+        check_finite(array, name, noun=noun)
+    if non_negative and array.size and float(array.min()) < 0:
+        raise ValueError(
+            f"{name} must be >= 0 {f'({unit})' if unit else 'everywhere'}, got a minimum of "
+            f"{float(array.min()):.4g}"
+        )
+    return array
+
+
+def check_fields(
+    instance: Any,
+    names: Iterable[str],
+    check: Any = real_number,
+    *,
+    prefix: str = "",
+    **options: Any,
+) -> None:
+    """Check the fields ``names`` of a dataclass instance with ``check`` (``real_number``).
+
+    A tuple field is checked item by item with :func:`number_sequence`. The
+    message names ``prefix`` + the field (``"uptake liver"``).
+    """
+    for name in names:
+        value = getattr(instance, name)
+        if isinstance(value, tuple):
+            number_sequence(value, prefix + name, **options)
+        else:
+            check(value, prefix + name, **options)
+
+
+def volume(
+    values: Any,
+    name: str = "volume",
+    *,
+    dtype: Any = np.float64,
+    non_negative: bool = False,
+    bool_ok: bool = False,
+    noun: str = "voxels",
+) -> np.ndarray:
+    """A 3-D ``(z, y, x)`` array of finite real numbers (see :func:`real_array`)."""
+    return real_array(
+        values,
+        name,
+        dtype=dtype,
+        ndim=3,
+        axes="(z, y, x)",
+        bool_ok=bool_ok,
+        non_negative=non_negative,
+        noun=noun,
+    )
+
+
+def number_sequence(
+    values: Any, name: str, *, unit: str = "", distinct: bool = False, **bounds: Any
 ) -> tuple[float, ...]:
     """A non-empty sequence of finite numbers (not a string), each checked by :func:`real_number`.
 
@@ -212,9 +454,7 @@ def number_sequence(
     if not items:
         raise ValueError(f"{name} must hold at least one value, got {values!r}")
     numbers_ = tuple(
-        real_number(
-            item, f"{name}[{index}]", unit=unit, minimum=minimum, strict_minimum=strict_minimum
-        )
+        real_number(item, f"{name}[{index}]", unit=unit, **bounds)
         for index, item in enumerate(items)
     )
     if distinct and len(set(numbers_)) != len(numbers_):
@@ -222,22 +462,21 @@ def number_sequence(
     return numbers_
 
 
-def check_count_levels(values: Any, name: str = "count_levels") -> tuple[float, ...]:
-    """Distinct count levels in percent, each a finite number > 0."""
+def check_count_levels(
+    values: Any, name: str = "count_levels", *, distinct: bool = True
+) -> tuple[float, ...]:
+    """Count levels in percent, each a finite number > 0 (and, by default, distinct)."""
     return number_sequence(
-        values, name, unit="percent", minimum=0.0, strict_minimum=True, distinct=True
+        values, name, unit="percent", minimum=0.0, strict_minimum=True, distinct=distinct
     )
 
 
-def check_finite(array: np.ndarray, name: str) -> np.ndarray:
-    """Refuse NaN or infinite values, naming ``name`` and how many there are."""
+def check_finite(array: np.ndarray, name: str, *, noun: str = "value(s)") -> np.ndarray:
+    """Refuse NaN or infinite values, naming ``name`` and how many (``noun``) there are."""
     if array.dtype.kind in "fc":
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         if bad:
-            raise ValueError(
-                f"{name} holds {bad} NaN or infinite value(s) (of {array.size}); values "
-                "must be finite"
-            )
+            raise ValueError(f"{name} holds {bad} NaN or infinite {noun}; values must be finite")
     return array
 
 

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, sparse
 
-from .frame import _is_finite_number, axis_coordinates_mm, check_voxel_size_mm
+from ._validation import check_fields, integer, is_finite_number, real_array, real_number
+from .frame import axis_coordinates_mm, check_voxel_size_mm
 
 __all__ = [
     "SpectGeometry",
@@ -101,22 +102,15 @@ class SpectGeometry:
     def __post_init__(self) -> None:
         for name in ("n_views", "n_bins"):
             value = getattr(self, name)
-            if not _is_finite_number(value) or int(value) != value or value < 1:
+            if not is_finite_number(value) or int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("bin_size_mm", "radius_mm", "hole_diameter_mm", "hole_length_mm"):
-            value = getattr(self, name)
-            if not _is_finite_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite length in mm > 0, got {value!r}")
-        for name in ("collimator_gap_mm", "intrinsic_fwhm_mm"):
-            value = getattr(self, name)
-            if not _is_finite_number(value) or value < 0:
-                raise ValueError(f"{name} must be a finite length in mm >= 0, got {value!r}")
-        if not _is_finite_number(self.start_angle_deg):
-            raise ValueError(
-                f"start_angle_deg must be a finite angle in degrees, got {self.start_angle_deg!r}"
-            )
-        if not _is_finite_number(self.arc_deg) or not 0 < self.arc_deg <= 360:
-            raise ValueError(f"arc_deg must be in (0, 360] degrees, got {self.arc_deg!r}")
+        lengths = ("bin_size_mm", "radius_mm", "hole_diameter_mm", "hole_length_mm")
+        check_fields(self, lengths, unit="mm", minimum=0.0, strict_minimum=True)
+        check_fields(self, ("collimator_gap_mm", "intrinsic_fwhm_mm"), unit="mm", minimum=0.0)
+        real_number(self.start_angle_deg, "start_angle_deg", unit="degrees")
+        real_number(
+            self.arc_deg, "arc_deg", unit="degrees", minimum=0, strict_minimum=True, maximum=360
+        )
 
     @classmethod
     def full_circle(cls, **changes: Any) -> SpectGeometry:
@@ -470,6 +464,16 @@ class SpectSystem:
         return result if batched else result[0]
 
 
+def _projections(values: Any, name: str, unit: str) -> np.ndarray:
+    """``(..., views, rows, bins)`` finite counts >= 0 as a float32 copy."""
+    array = real_array(
+        values, name, dtype=np.float32, unit=unit, bool_ok=False, non_negative=True, noun="values"
+    )
+    if array.ndim < 3:
+        raise ValueError(f"{name} must be (..., views, rows, bins), got shape {array.shape}")
+    return array.copy() if array is values else array
+
+
 def scatter_projections(
     primary: np.ndarray,
     geometry: SpectGeometry,
@@ -505,23 +509,9 @@ def scatter_projections(
     """
     if not isinstance(geometry, SpectGeometry):
         raise ValueError(f"geometry must be a SpectGeometry, got {type(geometry).__name__}")
-    primary = np.asarray(primary)
-    if primary.dtype == bool or not np.issubdtype(primary.dtype, np.number):
-        raise ValueError(f"primary must hold real numbers, got dtype {primary.dtype}")
-    primary = primary.astype(np.float32)
-    if primary.ndim < 3:
-        raise ValueError(f"primary must be (..., views, rows, bins), got shape {primary.shape}")
-    if not np.all(np.isfinite(primary)):
-        bad = int(primary.size - np.count_nonzero(np.isfinite(primary)))
-        raise ValueError(f"primary holds {bad} NaN or infinite values; it must be finite")
-    if primary.size and float(primary.min()) < 0:
-        raise ValueError(
-            f"primary (expected counts) must be >= 0, got a minimum of {float(primary.min()):.4g}"
-        )
-    if not _is_finite_number(scatter_to_primary) or scatter_to_primary < 0:
-        raise ValueError(f"scatter_to_primary must be >= 0, got {scatter_to_primary!r}")
-    if not _is_finite_number(fwhm_mm) or fwhm_mm <= 0:
-        raise ValueError(f"fwhm_mm must be > 0 mm, got {fwhm_mm!r}")
+    primary = _projections(primary, "primary", "expected counts")
+    real_number(scatter_to_primary, "scatter_to_primary", minimum=0.0)
+    real_number(fwhm_mm, "fwhm_mm", unit="mm", minimum=0.0, strict_minimum=True)
     sigma_bins = fwhm_mm / FWHM_PER_SIGMA / geometry.bin_size_mm
     sigma = [0.0] * (primary.ndim - 2) + [sigma_bins, sigma_bins]
     halo = ndimage.gaussian_filter(primary, sigma, mode="constant", cval=0.0, truncate=3.0)
@@ -598,34 +588,12 @@ def estimate_scatter(
     """
     if not isinstance(geometry, SpectGeometry):
         raise ValueError(f"geometry must be a SpectGeometry, got {type(geometry).__name__}")
-    if isinstance(measured, np.ndarray) and measured.dtype == bool:
-        raise ValueError("measured must hold counts, got a bool array")
-    measured = np.asarray(measured)
-    if measured.dtype == bool or not np.issubdtype(measured.dtype, np.number):
-        raise ValueError(f"measured must hold real counts, got dtype {measured.dtype}")
-    if measured.ndim < 3:
-        raise ValueError(
-            f"measured must be (..., views, rows, bins) projections, got shape {measured.shape}"
-        )
-    measured = measured.astype(np.float32)
-    if not np.all(np.isfinite(measured)):
-        bad = int(measured.size - np.count_nonzero(np.isfinite(measured)))
-        raise ValueError(f"measured holds {bad} NaN or infinite values; it must be finite")
-    if measured.size and float(measured.min()) < 0:
-        raise ValueError(
-            f"measured (counts) must be >= 0, got a minimum of {float(measured.min()):.4g}"
-        )
-    if not _is_finite_number(scatter_to_primary) or not 0 <= scatter_to_primary < 1:
-        raise ValueError(f"scatter_to_primary must be in [0, 1), got {scatter_to_primary!r}")
-    if not _is_finite_number(fwhm_mm) or fwhm_mm <= 0:
-        raise ValueError(f"fwhm_mm must be > 0 mm, got {fwhm_mm!r}")
-    if (
-        isinstance(n_iter, bool)
-        or not _is_finite_number(n_iter)
-        or int(n_iter) != n_iter
-        or n_iter < 1
-    ):
-        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
+    measured = _projections(measured, "measured", "counts")
+    real_number(
+        scatter_to_primary, "scatter_to_primary", minimum=0, maximum=1, strict_maximum=True
+    )
+    real_number(fwhm_mm, "fwhm_mm", unit="mm", minimum=0.0, strict_minimum=True)
+    integer(n_iter, "n_iter", whole_floats=True)
     sigma_bins = fwhm_mm / FWHM_PER_SIGMA / geometry.bin_size_mm
     sigma = [0.0] * (measured.ndim - 2) + [sigma_bins, sigma_bins]
     estimate = np.zeros_like(measured)

@@ -1150,7 +1150,7 @@ def update_readme(
     The markers default to the benchmark block's (``<!-- benchmark:start -->``,
     ``<!-- benchmark:end -->``) and must both be present.
     """
-    from .io import write_file_atomically
+    from ._files import write_file_atomically
 
     text = path.read_text(encoding="utf-8")
     if start not in text or end not in text:
@@ -1159,7 +1159,7 @@ def update_readme(
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     new = f"{head}{start}\n{table}{end}{tail}"
-    write_file_atomically(path, lambda f: f.write(new.encode()), overwrite=True)
+    write_file_atomically(path, new.encode(), overwrite=True)
 
 
 def readme_block(

@@ -11,7 +11,6 @@ compares hashes, so ``data/`` cannot drift from the code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,7 +87,8 @@ def write_shipped_phantom(
     dict
         The manifest that was written.
     """
-    from .io import phantom_hash, save_phantom, write_file_atomically
+    from ._files import write_json
+    from .io import phantom_hash, save_phantom
 
     phantom_path, manifest_path = _paths(name, Path(data_dir))
     if not overwrite:
@@ -110,10 +110,7 @@ def write_shipped_phantom(
         "shape": list(phantom.shape),
         "voxel_size_mm": phantom.voxel_size_mm,
     }
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    write_file_atomically(
-        manifest_path, lambda handle: handle.write(text.encode("utf-8")), overwrite=overwrite
-    )
+    write_json(manifest_path, manifest, sort_keys=True, overwrite=overwrite)
     return manifest
 
 

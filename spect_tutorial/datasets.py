@@ -60,7 +60,6 @@ This module builds numpy arrays only: it never imports TensorFlow or Keras.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import numbers
@@ -76,9 +75,17 @@ from typing import Any
 
 import numpy as np
 
+from ._files import plain_json, sha256_arrays, sha256_bytes, write_file_atomically, write_json
+from ._validation import (
+    check_count_levels,
+    check_seed,
+    choice,
+    int_tuple,
+    integer,
+    real_number,
+)
 from .acquisition import SpectGeometry
 from .frame import check_voxel_size_mm, mm_to_index
-from .io import write_file_atomically
 from .noise import STANDARD_COUNT_LEVELS, realization_seed, split_counts
 from .protocol import check_disjoint_from_evaluation
 
@@ -142,51 +149,21 @@ PAIR_COLUMNS = ("phantom", "level", "slice", "input", "target")
 # ---------------------------------------------------------------------------
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_seed(seed: Any, name: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _check_pair_of_ints(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ValueError(f"{name} must be (height, width) in pixels, got {value!r}")
-    return (
-        _positive_int(value[0], f"{name}[0]", minimum),
-        _positive_int(value[1], f"{name}[1]", minimum),
-    )
-
-
 def _check_count_levels(count_levels: Any, *, distinct: bool = True) -> tuple[float, ...]:
-    if isinstance(count_levels, str | bytes) or not isinstance(count_levels, Iterable):
-        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
-    values = tuple(count_levels)
-    if any(isinstance(level, bool) or not isinstance(level, numbers.Real) for level in values):
-        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}")
-    levels = tuple(float(level) for level in values)
-    if not levels or any(not math.isfinite(level) or level <= 0 for level in levels):
-        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}")
-    if distinct and len(set(levels)) != len(levels):
-        raise ValueError(f"count_levels must be distinct, got {count_levels!r}")
-    return levels
+    try:
+        return check_count_levels(count_levels, distinct=distinct)
+    except ValueError as error:
+        if isinstance(count_levels, str | bytes) or not isinstance(count_levels, Iterable):
+            raise ValueError(
+                f"count_levels must be a sequence of percentages, got {count_levels!r}"
+            ) from None
+        if "repeat" in str(error):
+            raise
+        raise ValueError(f"count_levels must be percentages > 0, got {count_levels!r}") from None
 
 
-def _real_number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _check_split(split: Any) -> str:
-    if split not in ("train", "validation"):
-        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
-    return split
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    return int_tuple(value, name, 2, what="(height, width) in pixels", itemwise=True)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------
@@ -266,7 +243,8 @@ def normalise(images: Any, mean: float) -> np.ndarray:
 
 
 def _split_phantoms(validation: np.ndarray, split: str) -> np.ndarray:
-    mask = validation if _check_split(split) == "validation" else ~validation
+    split = choice(split, "split", ("train", "validation"))
+    mask = validation if split == "validation" else ~validation
     return np.flatnonzero(mask)
 
 
@@ -370,12 +348,9 @@ class Noise2NoiseSet:
     def fingerprint(self) -> str:
         """SHA-256 of the arrays and split: identifies the data a checkpoint was trained on."""
         if not self._fingerprint:
-            digest = hashlib.sha256()
-            for array in (self.images, np.asarray(self.means, np.float64), self.validation):
-                digest.update(str(array.shape).encode())
-                digest.update(np.ascontiguousarray(array).tobytes())
-            digest.update(json.dumps([self.kind, list(self.count_levels)]).encode())
-            self._fingerprint.append(digest.hexdigest())
+            arrays = (self.images, np.asarray(self.means, np.float64), self.validation)
+            extra = [json.dumps([self.kind, list(self.count_levels)]).encode()]
+            self._fingerprint.append(sha256_arrays(arrays, extra=extra))
         return self._fingerprint[0]
 
 
@@ -511,8 +486,8 @@ def training_seeds(seed: int, n_phantoms: int) -> dict[str, list[int]]:
     >>> training_seeds(0, 3)["phantom"] == training_seeds(0, 5)["phantom"][:3]
     True
     """
-    seed = _check_seed(seed)
-    n_phantoms = _positive_int(n_phantoms, "n_phantoms")
+    seed = check_seed(seed)
+    n_phantoms = integer(n_phantoms, "n_phantoms")
     return {
         name: [_derived_seed(seed, index, stream) for index in range(n_phantoms)]
         for name, stream in (("phantom", _PHANTOM), ("noise", _NOISE), ("split", _SPLIT))
@@ -588,28 +563,15 @@ def heart_box(
 # ---------------------------------------------------------------------------
 
 
-def _json_ready(value: Any) -> Any:
-    """Plain JSON types (tuples -> lists, numpy scalars -> Python numbers)."""
-    if isinstance(value, Mapping):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _parameters(**values: Any) -> dict[str, Any]:
     from . import __version__
 
-    return _json_ready({"cache_format": _CACHE_FORMAT, "package_version": __version__, **values})
+    return plain_json({"cache_format": _CACHE_FORMAT, "package_version": __version__, **values})
 
 
 def _cache_key(parameters: Mapping[str, Any]) -> str:
     text = json.dumps(parameters, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    return sha256_bytes(text.encode("utf-8"))[:20]
 
 
 def _validation_mask(n_phantoms: int, validation_fraction: float) -> np.ndarray:
@@ -634,13 +596,8 @@ def _save_cache(folder: Path, arrays: Mapping[str, np.ndarray], manifest: Mappin
     write_file_atomically(
         folder / "data.npz", lambda handle: np.savez(handle, **arrays), overwrite=True
     )
-    text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
     # The manifest is written last: its presence marks a complete cache entry.
-    write_file_atomically(
-        folder / "manifest.json",
-        lambda handle: handle.write((text + "\n").encode("utf-8")),
-        overwrite=True,
-    )
+    write_json(folder / "manifest.json", manifest, sort_keys=True, allow_nan=False, overwrite=True)
 
 
 def _load_cache(folder: Path, parameters: Mapping) -> tuple[dict, dict] | None:
@@ -670,15 +627,20 @@ def _stores(
 ) -> tuple[Noise2NoiseSet, IdealStore, Noise2NoiseSet | None]:
     validation = arrays["validation"].astype(bool)
     origins = arrays["origins"].astype(np.int64)
-    noisy = Noise2NoiseSet(
-        images=arrays["noisy"].astype(np.float32, copy=False),
-        means=arrays["noisy_means"].astype(np.float64),
-        count_levels=count_levels,
-        validation=validation,
-        voxel_size_mm=voxel_size_mm,
-        phantom_seeds=phantom_seeds,
-        origins=origins,
-    )
+
+    def pairs(name: str, **kind: Any) -> Noise2NoiseSet:
+        return Noise2NoiseSet(
+            images=arrays[name].astype(np.float32, copy=False),
+            means=arrays[f"{name}_means"].astype(np.float64),
+            count_levels=count_levels,
+            validation=validation,
+            voxel_size_mm=voxel_size_mm,
+            phantom_seeds=phantom_seeds,
+            origins=origins,
+            **kind,
+        )
+
+    noisy = pairs("noisy")
     reference = IdealStore(
         images=arrays["ideal"].astype(np.float32, copy=False),
         myocardium=arrays["myocardium"].astype(bool),
@@ -692,17 +654,7 @@ def _stores(
     )
     split = None
     if "halves" in arrays:
-        split = Noise2NoiseSet(
-            images=arrays["halves"].astype(np.float32, copy=False),
-            means=arrays["halves_means"].astype(np.float64),
-            count_levels=count_levels,
-            validation=validation,
-            voxel_size_mm=voxel_size_mm,
-            phantom_seeds=phantom_seeds,
-            origins=origins,
-            kind="count_split",
-            count_fraction=0.5,
-        )
+        split = pairs("halves", kind="count_split", count_fraction=0.5)
     return noisy, reference, split
 
 
@@ -765,7 +717,7 @@ def _simulate_phantom(
                 "has_defect": np.bool_(
                     study.defect_mask is not None and bool(study.defect_mask.any())
                 ),
-                "parameters": np.str_(json.dumps(_json_ready(phantom.parameters))),
+                "parameters": np.str_(json.dumps(plain_json(phantom.parameters))),
             }
         ideals.append(study.ideal[box])
         noisy.append(study.recons[(slice(None), *box)])
@@ -927,14 +879,14 @@ def build_training_set(
     from .phantom import DEFECT_MODELS
     from .study import acquisition_settings
 
-    n_phantoms = _positive_int(n_phantoms, "n_phantoms")
-    realizations = _positive_int(realizations, "realizations", minimum=2)
-    seed = _check_seed(seed)
+    n_phantoms = integer(n_phantoms, "n_phantoms")
+    realizations = integer(realizations, "realizations", minimum=2)
+    seed = check_seed(seed)
     levels = _check_count_levels(count_levels)
     validation = _validation_mask(
-        n_phantoms, _real_number(validation_fraction, "validation_fraction")
+        n_phantoms, real_number(validation_fraction, "validation_fraction")
     )
-    crop = None if crop_px is None else _check_pair_of_ints(crop_px, "crop_px")
+    crop = None if crop_px is None else _pair(crop_px, "crop_px")
     if geometry is not None and not isinstance(geometry, SpectGeometry):
         raise ValueError(
             f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"
@@ -942,7 +894,7 @@ def build_training_set(
     geometry = geometry if geometry is not None else SpectGeometry()
     if isinstance(shape, str | bytes) or not isinstance(shape, Iterable):
         raise ValueError(f"shape must be three voxel counts (z, y, x), got {shape!r}")
-    shape = tuple(_positive_int(size, "shape") for size in shape)
+    shape = tuple(integer(size, "shape") for size in shape)
     if len(shape) != 3:
         raise ValueError(f"shape must be three voxel counts (z, y, x), got {shape!r}")
     check_voxel_size_mm(voxel_size_mm)
@@ -966,8 +918,8 @@ def build_training_set(
             cache_dir = Path(root) / "training"
     if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
         raise ValueError(f"cache_dir must be a path or None, got {cache_dir!r}")
-    _positive_int(n_iter, "n_iter")
-    _positive_int(n_subsets, "n_subsets")
+    integer(n_iter, "n_iter")
+    integer(n_subsets, "n_subsets")
     if n_subsets > geometry.n_views:
         raise ValueError(
             f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
@@ -1114,7 +1066,7 @@ def build_training_set(
         "build_seconds": round(time.perf_counter() - started, 3),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    manifest = _json_ready(manifest)
+    manifest = plain_json(manifest)
     if folder is not None:
         _save_cache(folder, arrays, manifest)
     manifest["loaded_from_cache"] = False
@@ -1191,24 +1143,16 @@ def synthetic_training_set(
     >>> data.noise2noise.images.shape
     (3, 2, 2, 2, 24, 24)
     """
-    n_phantoms = _positive_int(n_phantoms, "n_phantoms")
-    realizations = _positive_int(realizations, "realizations", minimum=2)
-    n_slices = _positive_int(n_slices, "n_slices")
-    size = _check_pair_of_ints(slice_shape, "slice_shape")
+    n_phantoms = integer(n_phantoms, "n_phantoms")
+    realizations = integer(realizations, "realizations", minimum=2)
+    n_slices = integer(n_slices, "n_slices")
+    size = _pair(slice_shape, "slice_shape")
     levels = _check_count_levels(count_levels, distinct=False)
-    if (
-        isinstance(counts_per_unit, bool)
-        or not isinstance(counts_per_unit, numbers.Real)
-        or not math.isfinite(counts_per_unit)
-        or counts_per_unit <= 0
-    ):
-        raise ValueError(
-            f"counts_per_unit must be a finite number of counts > 0, got {counts_per_unit!r}"
-        )
+    real_number(counts_per_unit, "counts_per_unit", unit="counts", minimum=0, strict_minimum=True)
     validation = _validation_mask(
-        n_phantoms, _real_number(validation_fraction, "validation_fraction")
+        n_phantoms, real_number(validation_fraction, "validation_fraction")
     )
-    seeds = training_seeds(_check_seed(seed), n_phantoms)
+    seeds = training_seeds(check_seed(seed), n_phantoms)
     clean_images, noisy, means = [], [], []
     for index in range(n_phantoms):
         clean = _blob_image(np.random.default_rng(seeds["phantom"][index]), n_slices, size)
@@ -1245,7 +1189,7 @@ def synthetic_training_set(
         "validation_phantoms": np.flatnonzero(validation).tolist(),
         "reconstruction_voxel_size_mm": 6.4,
     }
-    return TrainingData(dataset, reference, None, _json_ready(manifest), None)
+    return TrainingData(dataset, reference, None, plain_json(manifest), None)
 
 
 # ---------------------------------------------------------------------------
@@ -1305,8 +1249,8 @@ def epoch_pairs(
     >>> epoch_pairs(data.noise2noise, seed=0, epoch=0).shape  # 2 phantoms x 2 x 2 x 2
     (16, 5)
     """
-    seed = _check_seed(seed)
-    epoch = _check_seed(epoch, "epoch")
+    seed = check_seed(seed)
+    epoch = check_seed(epoch, "epoch")
     pairs = _all_pairs(dataset, split)
     return pairs[_pass_rng(seed, split, epoch).permutation(len(pairs))]
 
@@ -1354,9 +1298,7 @@ def gather_pairs(
     means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
     scale = np.zeros_like(means)
     np.divide(1.0, means, out=scale, where=means > 0)
-    if isinstance(input_slices, bool) or not isinstance(input_slices, numbers.Integral):
-        raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
-    if input_slices < 1 or input_slices % 2 == 0:
+    if integer(input_slices, "input_slices", unit="(odd)") % 2 == 0:
         raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
     half = int(input_slices) // 2
     neighbours = np.clip(
@@ -1436,9 +1378,9 @@ class PairSchedule:
         if not isinstance(dataset, Noise2NoiseSet):
             raise ValueError(f"dataset must be a Noise2NoiseSet, got {type(dataset).__name__}")
         self.dataset = dataset
-        self.split = _check_split(split)
-        self.seed = _check_seed(seed)
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.split = choice(split, "split", ("train", "validation"))
+        self.seed = check_seed(seed)
+        self.batch_size = integer(batch_size, "batch_size")
         if reference is not None:
             if not isinstance(reference, IdealStore):
                 raise ValueError(
@@ -1447,10 +1389,10 @@ class PairSchedule:
             if not reference.matches(dataset):
                 raise ValueError("reference does not match the dataset's phantoms and slices")
         self.reference = reference
-        self.input_slices = _positive_int(input_slices, "input_slices")
+        self.input_slices = integer(input_slices, "input_slices")
         if self.input_slices % 2 == 0:
             raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
-        self.crop_px = None if crop_px is None else _check_pair_of_ints(crop_px, "crop_px")
+        self.crop_px = None if crop_px is None else _pair(crop_px, "crop_px")
         if self.crop_px is not None and any(
             crop > size for crop, size in zip(self.crop_px, dataset.slice_shape, strict=True)
         ):
@@ -1469,7 +1411,7 @@ class PairSchedule:
             self.steps = len(self._pairs) // self.batch_size
             self.full_passes = True
         else:
-            self.steps = _positive_int(steps_per_epoch, "steps_per_epoch")
+            self.steps = integer(steps_per_epoch, "steps_per_epoch")
             self.full_passes = False
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         self._lock = threading.Lock()
@@ -1496,7 +1438,7 @@ class PairSchedule:
 
     def indices(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Pairs ``(B, 5)`` and patch offsets ``(B, 2)`` (or None) of one batch."""
-        epoch = _check_seed(epoch, "epoch")
+        epoch = check_seed(epoch, "epoch")
         if not 0 <= step < self.steps:
             raise IndexError(f"step must be in [0, {self.steps}), got {step}")
         if self.full_passes:
@@ -1584,7 +1526,7 @@ def pair_batches(
         crop_px=crop_px,
         reference=reference,
     )
-    epoch = _check_seed(epoch, "epoch")
+    epoch = check_seed(epoch, "epoch")
     for step in range(schedule.steps):
         yield schedule.batch(epoch, step)
 
@@ -1618,7 +1560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = dict(TRAINING_SETS[args.set])
     if args.n_phantoms is not None:
-        options["n_phantoms"] = _positive_int(args.n_phantoms, "--n-phantoms")
+        options["n_phantoms"] = integer(args.n_phantoms, "--n-phantoms")
     if args.cache_dir is not None:
         options["cache_dir"] = args.cache_dir
     data = build_training_set(progress=True, **options)

@@ -19,8 +19,6 @@ level) and each target of :func:`targets`, met or not, with its numbers.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -160,20 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    from ._files import plain_json, write_json
     from .benchmark import run_benchmark
-    from .io import write_file_atomically
 
     args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else Path("_build/evaluate") / f"{args.model}.json"
@@ -203,8 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary_rows(summarise(records)),
         "targets": checks,
     }
-    text = json.dumps(_json_safe(report), indent=1) + "\n"
-    write_file_atomically(out, lambda f: f.write(text.encode()), overwrite=args.overwrite)
+    write_json(out, plain_json(report, finite=True), indent=1, overwrite=args.overwrite)
     if not args.quiet:
         for check in checks:
             verdict = {True: "met", False: "MISSED", None: "n/a"}[check["met"]]

@@ -25,7 +25,6 @@ Arrays follow the package conventions (science reference section 8): volumes are
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
@@ -36,7 +35,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage, special
 
-from ._validation import check_allocation, real_number
+from ._validation import check_allocation, choice, integer, real_array, real_number
 from .acquisition import FWHM_PER_SIGMA
 from .frame import check_voxel_size_mm
 from .metrics import nrmse
@@ -78,12 +77,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _real_finite_array(values: Any, name: str) -> np.ndarray:
     """``values`` as float64, after checking it holds finite real numbers."""
-    array = np.asarray(values)
-    if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)) or np.iscomplexobj(
-        array
-    ):
-        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64, copy=False)
+    array = real_array(values, name, finite=False)
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite everywhere (it holds NaN or inf)")
     return array
@@ -105,35 +99,15 @@ def _non_negative_mm(value: Any, name: str) -> float:
     return real_number(value, name, unit="mm", minimum=0.0)
 
 
-def _check_order(order: Any) -> int:
-    if isinstance(order, bool) or not isinstance(order, numbers.Real):
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
-    if not math.isfinite(order) or order != int(order) or order < 1:
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
-    return int(order)
-
-
-def _check_cutoff(cutoff_cycles_per_cm: Any) -> float:
-    try:
-        cutoff = float(cutoff_cycles_per_cm)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"cutoff_cycles_per_cm must be a number of cycles/cm > 0, got {cutoff_cycles_per_cm!r}"
-        ) from None
-    if not math.isfinite(cutoff) or cutoff <= 0:
-        raise ValueError(
-            f"cutoff_cycles_per_cm must be a finite number of cycles/cm > 0, "
-            f"got {cutoff_cycles_per_cm!r}"
-        )
-    return cutoff
-
-
-def _check_convention(convention: Any) -> str:
-    if not isinstance(convention, str) or convention not in BUTTERWORTH_CONVENTIONS:
-        raise ValueError(
-            f"convention must be one of {BUTTERWORTH_CONVENTIONS}, got {convention!r}"
-        )
-    return convention
+def _butterworth_arguments(order: Any, cutoff: Any, convention: Any) -> tuple[int, float, str]:
+    """Butterworth order (>= 1), cut-off (cycles/cm > 0) and gain convention, checked."""
+    return (
+        integer(order, "order", whole_floats=True),
+        real_number(
+            cutoff, "cutoff_cycles_per_cm", unit="cycles/cm", minimum=0, strict_minimum=True
+        ),
+        choice(convention, "convention", BUTTERWORTH_CONVENTIONS),
+    )
 
 
 def _normalise_axes(axes: Any, ndim: int) -> tuple[int, ...]:
@@ -363,12 +337,7 @@ def butterworth_gain(
     frequency = _real_finite_array(frequency_cycles_per_cm, "frequency_cycles_per_cm")
     if np.any(frequency < 0):
         raise ValueError("frequency_cycles_per_cm must be >= 0 cycles/cm")
-    gain = _gain(
-        frequency,
-        _check_order(order),
-        _check_cutoff(cutoff_cycles_per_cm),
-        _check_convention(convention),
-    )
+    gain = _gain(frequency, *_butterworth_arguments(order, cutoff_cycles_per_cm, convention))
     return float(gain) if gain.ndim == 0 else gain
 
 
@@ -467,10 +436,8 @@ def butterworth_filter(
     array = _float32_image(data, "data")
     if array.ndim == 0:
         raise ValueError("data must have at least one dimension")
-    order = _check_order(order)
-    cutoff = _check_cutoff(cutoff_cycles_per_cm)
+    order, cutoff, convention = _butterworth_arguments(order, cutoff_cycles_per_cm, convention)
     voxel = check_voxel_size_mm(voxel_size_mm)
-    convention = _check_convention(convention)
     filtered_axes = _normalise_axes(axes, array.ndim)
     nyquist = nyquist_cycles_per_cm(voxel)
     if cutoff > nyquist * (1 + _NYQUIST_RTOL):

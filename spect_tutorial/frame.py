@@ -14,7 +14,6 @@ Every module of :mod:`spect_tutorial` shares these conventions (the book's
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +30,6 @@ __all__ = [
 ]
 
 _ORTHOGONALITY_TOLERANCE = 1e-3
-
-
-def _is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is a real, finite number (not a bool, a string or None)."""
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and bool(np.isfinite(float(value)))
-    )
 
 
 def check_voxel_size_mm(voxel_size_mm: float, *, name: str = "voxel_size_mm") -> float:

@@ -21,12 +21,12 @@ TensorFlow or Keras.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validation import int_tuple, integer, real_array
 from .frame import check_voxel_size_mm
 from .weights import DEFAULT_MODEL, load_manifest, load_pretrained
 
@@ -58,17 +58,12 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _check_volume(volume: Any) -> np.ndarray:
     """The volume as a ``(K, z, y, x)`` array after checking shape, dtype and values."""
-    values = np.asarray(volume)
-    if values.dtype.kind not in "iuf":
+    shape = np.shape(volume)
+    if len(shape) not in (3, 4) or 0 in shape:
         raise ValueError(
-            "volume must hold real numbers (integer or float activity values), got dtype "
-            f"{values.dtype}"
+            f"volume must be (z, y, x) or (K, z, y, x) with every size >= 1, got shape {shape}"
         )
-    if values.ndim not in (3, 4) or 0 in values.shape:
-        raise ValueError(
-            "volume must be (z, y, x) or (K, z, y, x) with every size >= 1, got shape "
-            f"{values.shape}"
-        )
+    values = real_array(volume, "volume", dtype=None, unit="activity", bool_ok=False, finite=False)
     finite = np.isfinite(values)
     if not finite.all():
         bad = np.argwhere(~finite)
@@ -89,23 +84,15 @@ def _check_volume(volume: Any) -> np.ndarray:
     return values if values.ndim == 4 else values[np.newaxis]
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    return int(batch_size)
-
-
 def _check_slab(slab: Any, n_slices: int) -> tuple[int, int]:
     if slab is None:
         return 0, n_slices
     valid = f"(z_start, z_stop) integers with 0 <= z_start < z_stop <= {n_slices} (z slices)"
     try:
-        start, stop = (operator.index(value) for value in slab)
-    except (TypeError, ValueError):
+        start, stop = int_tuple(slab, "slab", 2, minimum=0)
+    except ValueError:
         raise ValueError(f"slab must be {valid}, got {slab!r}") from None
-    if isinstance(slab, str) or not 0 <= start < stop <= n_slices:
+    if not start < stop <= n_slices:
         raise ValueError(f"slab must be {valid}, got {slab!r}")
     return start, stop
 
@@ -252,7 +239,7 @@ def denoise(
     """
     values = _check_volume(volume)
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = integer(batch_size, "batch_size")
     start, stop = _check_slab(slab, values.shape[1])
     if model is None:
         manifest = load_manifest(DEFAULT_MODEL)  # JSON only: checks before TensorFlow loads

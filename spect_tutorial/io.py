@@ -43,11 +43,14 @@ import numpy as np
 
 from ._files import canonical_json, write_file_atomically
 from ._validation import (
+    as_path,
     check_allocation,
     check_data_file,
     check_finite,
     element_count,
+    existing_file,
     inspect_npz,
+    int_tuple,
     load_json,
 )
 from .frame import LVGeometry, check_voxel_size_mm
@@ -62,7 +65,6 @@ __all__ = [
     "phantom_from_arrays",
     "phantom_hash",
     "save_phantom",
-    "write_file_atomically",
 ]
 
 FORMAT_NAME = "spect_tutorial.phantom"
@@ -107,11 +109,6 @@ _MU_PLAUSIBLE_MAX_PER_CM = (0.1, 1.0)
 # ---------------------------------------------------------------------------
 # Hash and JSON helpers
 # ---------------------------------------------------------------------------
-
-
-def _canonical_json(data: Any, *, what: str) -> str:
-    """Sorted-key, space-free JSON with finite numbers only."""
-    return canonical_json(data, what=what)
 
 
 def _check_entry_name(name: str, *, what: str) -> None:
@@ -193,7 +190,7 @@ def phantom_hash(phantom: Phantom) -> str:
         header = json.dumps([name, little.dtype.str, list(little.shape), little.nbytes])
         digest.update(header.encode("utf-8") + b"\n")
         digest.update(little.tobytes())
-    metadata = _canonical_json(_hash_metadata(phantom), what="phantom.parameters")
+    metadata = canonical_json(_hash_metadata(phantom), what="phantom.parameters")
     digest.update(b"metadata\0" + metadata.encode("utf-8"))
     return digest.hexdigest()
 
@@ -203,24 +200,11 @@ def phantom_hash(phantom: Phantom) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _as_path(path: Any, name: str) -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise ValueError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
-    return Path(path).expanduser()
-
-
 def _require_npz_suffix(path: Path, name: str) -> None:
     if path.suffix.lower() != ".npz":
         raise ValueError(
             f"{name} must end with '.npz', got {str(path)!r} (suffix {path.suffix!r})"
         )
-
-
-def _require_existing_file(path: Path, *, what: str) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
-    if not path.is_file():
-        raise ValueError(f"{what} {str(path)!r} is not a regular file")
 
 
 # ---------------------------------------------------------------------------
@@ -293,7 +277,7 @@ def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool =
     """
     if not isinstance(phantom, Phantom):
         raise TypeError(f"phantom must be a Phantom, got {type(phantom).__name__}")
-    path = _as_path(path, "path")
+    path = as_path(path, "path")
     _require_npz_suffix(path, "path")
     if path.is_dir():
         raise ValueError(f"path {str(path)!r} is a folder; give a file name ending with .npz")
@@ -314,7 +298,7 @@ def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool =
         "occupancy": sorted(phantom.occupancy),
         "phantom_hash": digest,
     }
-    metadata_bytes = _canonical_json(metadata, what="phantom.parameters").encode("utf-8")
+    metadata_bytes = canonical_json(metadata, what="phantom.parameters").encode("utf-8")
     arrays: dict[str, np.ndarray] = {
         "activity": np.ascontiguousarray(phantom.activity, dtype=np.float32),
         "mu": np.ascontiguousarray(phantom.mu, dtype=np.float32),
@@ -489,9 +473,9 @@ def load_phantom(path: str | os.PathLike) -> Phantom:
     >>> loaded.shape, phantom_hash(loaded) == phantom_hash(phantom)
     ((4, 4, 4), True)
     """
-    path = _as_path(path, "path")
+    path = as_path(path, "path")
     _require_npz_suffix(path, "path")
-    _require_existing_file(path, what="phantom file")
+    existing_file(path, "phantom file")
     try:
         arrays, metadata = _read_npz(path)
     except _READ_ERRORS as exc:
@@ -616,20 +600,6 @@ def phantom_from_arrays(
 # ---------------------------------------------------------------------------
 
 
-def _check_shape(shape: Any, *, name: str = "shape") -> tuple[int, int, int]:
-    try:
-        values = tuple(shape)
-    except TypeError:
-        raise ValueError(
-            f"{name} must be three positive integers (nz, ny, nx), got {shape!r}"
-        ) from None
-    if len(values) != 3 or not all(
-        isinstance(n, int | np.integer) and not isinstance(n, bool) and n > 0 for n in values
-    ):
-        raise ValueError(f"{name} must be three positive integers (nz, ny, nx), got {shape!r}")
-    return tuple(int(n) for n in values)  # type: ignore[return-value]
-
-
 def _check_numeric_dtype(dtype: Any, *, name: str = "dtype") -> np.dtype:
     try:
         result = np.dtype(dtype)
@@ -706,8 +676,8 @@ def load_xcat_raw(
     >>> round(float(mu[0, 0, 0]), 4)
     0.15
     """
-    path = _as_path(path, "path")
-    shape = _check_shape(shape)
+    path = as_path(path, "path")
+    shape = int_tuple(shape, "shape", 3, what="(nz, ny, nx)")
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
     file_dtype = _check_numeric_dtype(dtype)
     if mu_unit not in _MU_UNITS:
@@ -716,7 +686,7 @@ def load_xcat_raw(
     check_allocation(
         f"XCAT raw file {str(path)!r} of shape {shape}", count, max(file_dtype.itemsize, 4)
     )
-    _require_existing_file(path, what="XCAT raw file")
+    existing_file(path, "XCAT raw file")
     expected = count * file_dtype.itemsize
     actual = path.stat().st_size
     if actual != expected:
@@ -926,8 +896,8 @@ def load_interfile(
     >>> data.shape, info["kind"]
     ((2, 3, 4), 'image')
     """
-    header_path = _as_path(header_path, "header_path")
-    _require_existing_file(header_path, what="Interfile header")
+    header_path = as_path(header_path, "header_path")
+    existing_file(header_path, "Interfile header")
     keys = _parse_interfile_header(header_path)
 
     data_name = keys.get("name of data file", "")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_allocation, check_finite
+from ._validation import check_allocation, integer, real_array
 from .frame import check_voxel_size_mm, mm_to_index
 from .thickness import WallThickness, wall_thickness
 
@@ -71,18 +71,6 @@ def _dilate(mask: np.ndarray, voxels: int) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure, iterations=int(voxels))
 
 
-def _check_real(array: Any, name: str) -> np.ndarray:
-    """``array`` as float64 after checking it holds finite real numbers (booleans read as 0/1)."""
-    values = np.asarray(array)
-    if values.dtype != np.bool_ and (
-        not np.issubdtype(values.dtype, np.number)
-        or np.issubdtype(values.dtype, np.complexfloating)
-    ):
-        raise ValueError(f"{name} must hold real numbers, got dtype {values.dtype}")
-    # A NaN or infinite voxel would make every metric NaN or infinite without a word.
-    return check_finite(values.astype(np.float64, copy=False), name)
-
-
 def evaluation_region(myocardium_mask: Any, *, dilation_voxels: int = 1) -> np.ndarray:
     """The myocardial evaluation region: the myocardium mask dilated by one voxel.
 
@@ -107,15 +95,7 @@ def evaluation_region(myocardium_mask: Any, *, dilation_voxels: int = 1) -> np.n
     7
     """
     mask = _check_mask(myocardium_mask, "myocardium_mask")
-    if (
-        isinstance(dilation_voxels, bool)
-        or not isinstance(dilation_voxels, numbers.Real)
-        or not np.isfinite(dilation_voxels)
-        or int(dilation_voxels) != dilation_voxels
-        or dilation_voxels < 0
-    ):
-        raise ValueError(f"dilation_voxels must be an integer >= 0, got {dilation_voxels!r}")
-    return _dilate(mask, int(dilation_voxels))
+    return _dilate(mask, integer(dilation_voxels, "dilation_voxels", minimum=0, whole_floats=True))
 
 
 def normal_myocardium(myocardium_mask: Any, defect_mask: Any = None) -> np.ndarray:
@@ -168,7 +148,7 @@ def normal_myocardium(myocardium_mask: Any, defect_mask: Any = None) -> np.ndarr
 def _image_and_region(
     image: Any, region: Any, name: str = "image"
 ) -> tuple[np.ndarray, np.ndarray]:
-    values = _check_real(image, name)
+    values = real_array(image, name)
     mask = np.asarray(region)
     if mask.dtype != bool:
         raise ValueError(f"region must be a boolean mask, got dtype {mask.dtype}")
@@ -333,8 +313,8 @@ def nrmse(image: Any, reference: Any, region: Any) -> float | np.ndarray:
 
 
 def _image_and_reference(image: Any, reference: Any) -> tuple[np.ndarray, np.ndarray]:
-    values = _check_real(image, "image")
-    truth = _check_real(reference, "reference")
+    values = real_array(image, "image")
+    truth = real_array(reference, "reference")
     if truth.ndim < 2:
         raise ValueError(f"reference must be a 2-D or 3-D image, got shape {truth.shape}")
     if values.ndim < truth.ndim or values.shape[values.ndim - truth.ndim :] != truth.shape:
@@ -451,12 +431,8 @@ def ssim(
 
     Parameters
     ----------
-    image : array_like
-        ``(..., z, y, x)`` (or ``(..., rows, cols)``) image(s); leading axes
-        (e.g. realizations) give one value each.
-    reference : array_like
-        The reference (ideal) image, 2-D or 3-D; every axis at least
-        ``win_size`` long.
+    image, reference : array_like
+        As for :func:`psnr`; every axis of the reference at least ``win_size`` long.
     data_range : float, optional
         Dynamic range of the images (image units). Default: ``reference.max() -
         reference.min()``; always passed explicitly to scikit-image, which
@@ -496,9 +472,7 @@ def ssim(
 
     values, truth = _image_and_reference(image, reference)
     peak = _data_range(truth, data_range)
-    if isinstance(win_size, bool) or not isinstance(win_size, int | np.integer):
-        raise ValueError(f"win_size must be an odd integer >= 3, got {win_size!r}")
-    if win_size < 3 or win_size % 2 == 0:
+    if integer(win_size, "win_size", unit="(odd)", minimum=3) % 2 == 0:
         raise ValueError(f"win_size must be an odd integer >= 3, got {win_size!r}")
     window = 11 if gaussian_weights else int(win_size)
     if min(truth.shape) < window:
@@ -563,7 +537,7 @@ def defect_ratio(image: Any, *, defect_mask: Any, myocardium_mask: Any) -> float
     >>> defect_ratio(image, defect_mask=defect, myocardium_mask=myocardium)
     0.5
     """
-    values = _check_real(image, "image")
+    values = real_array(image, "image")
     myocardium = _check_mask(myocardium_mask, "myocardium_mask")
     if values.ndim < 3 or values.shape[values.ndim - 3 :] != myocardium.shape:
         raise ValueError(
@@ -638,7 +612,7 @@ def profile(
     >>> values.tolist()
     [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     """
-    values = _check_real(volume, "volume")
+    values = real_array(volume, "volume")
     if values.ndim != 3:
         raise ValueError(f"volume must be a 3-D array (z, y, x), got shape {values.shape}")
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
@@ -654,10 +628,8 @@ def profile(
         raise ValueError(f"start_mm and end_mm must differ, got both {start.tolist()} mm")
     if n_samples is None:
         n_samples = max(2, round(length / (voxel_size_mm / 4)) + 1)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    if isinstance(order, bool) or not isinstance(order, int | np.integer) or not 0 <= order <= 5:
-        raise ValueError(f"order must be an integer spline order in 0..5, got {order!r}")
+    integer(n_samples, "n_samples", minimum=2)
+    integer(order, "order", unit="spline order", minimum=0, maximum=5)
     # distance, positions, indices and values: about 8 float64 per sample
     check_allocation(
         f"a profile of n_samples={int(n_samples)} over {length:.4g} mm",

@@ -14,12 +14,11 @@ load with TensorFlow. Importing this module imports Keras.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
+from ._validation import integer
 from .quiet import import_quietly
 
 # TensorFlow's start-up log is filtered out of the reader's output (see spect_tutorial.quiet).
@@ -49,25 +48,13 @@ PAPER_CONFIG: dict[str, int] = {"filters": 128, "kernel_size": 7, "depth": 5}
 TEACHING_CONFIG: dict[str, int] = {"filters": 64, "kernel_size": 7, "depth": 5}
 
 
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or int(value) != value
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_architecture(filters: Any, kernel_size: Any, depth: Any) -> tuple[int, int, int]:
     """The :func:`win5rb` size arguments as ints, checked without touching Keras."""
-    filters = _check_positive_int(filters, "filters")
-    kernel_size = _check_positive_int(kernel_size, "kernel_size")
+    filters = integer(filters, "filters", whole_floats=True)
+    kernel_size = integer(kernel_size, "kernel_size", whole_floats=True)
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
-    depth = _check_positive_int(depth, "depth", minimum=2)
+    depth = integer(depth, "depth", minimum=2, whole_floats=True)
     return filters, kernel_size, depth
 
 
@@ -133,34 +120,30 @@ def win5rb(
     (None, None, None, 1)
     """
     filters, kernel_size, depth = _check_architecture(filters, kernel_size, depth)
-    channels = _check_positive_int(channels, "channels")
+    channels = integer(channels, "channels", whole_floats=True)
     if channels % 2 == 0:
         raise ValueError(f"channels must be odd (a centre slice), got {channels}")
     inputs = keras.Input(shape=(None, None, channels), name="noisy")
     branch = inputs
-    for layer in range(1, depth):
-        branch = keras.layers.Conv2D(
-            filters,
+
+    def conv(n_filters: int, layer: int) -> keras.layers.Conv2D:
+        return keras.layers.Conv2D(
+            n_filters,
             kernel_size,
             padding="same",
             kernel_initializer=keras.initializers.HeNormal(
                 seed=None if seed is None else seed + layer
             ),
             name=f"conv{layer}",
-        )(branch)
+        )
+
+    for layer in range(1, depth):
+        branch = conv(filters, layer)(branch)
         branch = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"bn{layer}")(
             branch
         )
         branch = keras.layers.ReLU(name=f"relu{layer}")(branch)
-    branch = keras.layers.Conv2D(
-        1,
-        kernel_size,
-        padding="same",
-        kernel_initializer=keras.initializers.HeNormal(
-            seed=None if seed is None else seed + depth
-        ),
-        name=f"conv{depth}",
-    )(branch)
+    branch = conv(1, depth)(branch)
     # The branch starts at zero (its last scale is zero), so the untrained network is
     # the identity and training starts from the noisy image instead of adding noise.
     branch = keras.layers.BatchNormalization(
@@ -196,7 +179,7 @@ def adjacent_slices(slices: np.ndarray, k: int = 3) -> np.ndarray:
     >>> adjacent_slices(np.arange(3.0)[:, None, None], 3)[:, 0, 0].tolist()
     [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0]]
     """
-    k = _check_positive_int(k, "k")
+    k = integer(k, "k", whole_floats=True)
     if k % 2 == 0:
         raise ValueError(f"k must be odd (a centre slice), got {k}")
     array = np.asarray(slices, dtype=np.float32)

@@ -34,7 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_allocation
+from ._validation import (
+    check_allocation,
+    check_seed,
+    integer,
+    random_generator,
+    real_array,
+    real_number,
+)
 
 __all__ = [
     "LAO45_DEG",
@@ -83,34 +90,24 @@ SeedLike = int | np.random.SeedSequence | np.random.Generator | None
 # ---------------------------------------------------------------------------
 
 
-def _real_array(values: Any, name: str) -> np.ndarray:
-    array = np.asarray(values)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    return array
-
-
-def _check_non_negative_finite(array: np.ndarray, name: str) -> None:
-    finite = np.isfinite(array)
-    if not np.all(finite):
-        bad = int(array.size - np.count_nonzero(finite))
-        raise ValueError(f"{name} holds {bad} NaN or infinite values; values must be finite")
-    if array.size and float(array.min()) < 0:
-        raise ValueError(
-            f"{name} must be >= 0 everywhere, got a minimum of {float(array.min()):.4g}"
-        )
+def _real_array(values: Any, name: str, *, non_negative: bool = False) -> np.ndarray:
+    return real_array(
+        values,
+        name,
+        dtype=None,
+        bool_ok=False,
+        finite=non_negative,
+        non_negative=non_negative,
+        noun="values",
+    )
 
 
 def _positive_number(value: Any, name: str, unit: str = "") -> float:
-    suffix = f" {unit}" if unit else ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number > 0{suffix}, got {value!r}")
-    number = float(value)
-    if not np.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be > 0{suffix}, got {value!r}")
-    return number
+    try:
+        return real_number(value, name, minimum=0.0, strict_minimum=True)
+    except ValueError:
+        suffix = f" {unit}" if unit else ""
+        raise ValueError(f"{name} must be a finite number > 0{suffix}, got {value!r}") from None
 
 
 def _count_level_percent(count_level: Any) -> float:
@@ -121,21 +118,6 @@ def _count_level_percent(count_level: Any) -> float:
             f"the 100 % counts), got {count_level!r}"
         )
     return number
-
-
-def _check_seed(seed: Any) -> None:
-    if seed is None or isinstance(seed, np.random.SeedSequence | np.random.Generator):
-        return
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
-        raise ValueError(
-            "seed must be an int >= 0, a numpy.random.SeedSequence, a numpy.random.Generator "
-            f"or None, got {seed!r}"
-        )
-
-
-def _rng(seed: SeedLike) -> np.random.Generator:
-    _check_seed(seed)
-    return np.random.default_rng(seed)
 
 
 # ---------------------------------------------------------------------------
@@ -250,7 +232,7 @@ def lao45_myocardium_pixels(
             "myocardium_expected must be a 3-D array (views, rows, bins), "
             f"got shape {myocardium.shape}"
         )
-    _check_non_negative_finite(myocardium, "myocardium_expected")
+    _real_array(myocardium, "myocardium_expected", non_negative=True)
     angles = np.asarray(angles_deg)
     if angles.ndim != 1 or angles.shape[0] != myocardium.shape[0]:
         raise ValueError(
@@ -345,7 +327,7 @@ def counts_scale(
             "expected and myocardium_expected must have the same shape, got "
             f"{expected_array.shape} and {myocardium.shape}"
         )
-    _check_non_negative_finite(expected_array, "expected")
+    _real_array(expected_array, "expected", non_negative=True)
     target = _positive_number(target_counts, "target_counts", "counts")
     view, mask = lao45_myocardium_pixels(myocardium, angles_deg=angles_deg)
     mean = float(expected_array[view].astype(np.float64)[mask].mean())
@@ -387,8 +369,7 @@ def expected_counts(expected: Any, *, scale: float, count_level: float = 100.0) 
     >>> expected_counts(np.array([1.0, 2.0]), scale=50.0, count_level=25.0)
     array([12.5, 25. ])
     """
-    array = _real_array(expected, "expected")
-    _check_non_negative_finite(array, "expected")
+    array = _real_array(expected, "expected", non_negative=True)
     factor = _positive_number(scale, "scale", "counts per activity unit")
     factor *= count_level_scale(count_level)
     return array.astype(np.float64) * factor
@@ -447,10 +428,9 @@ def realization_seed(seed: SeedLike, count_level: float, index: int = 0) -> np.r
     >>> bool(rng_25.random() != rng_50.random())
     True
     """
-    _check_seed(seed)
+    check_seed(seed, generators=True)
     level_key = round(_count_level_percent(count_level) * _LEVEL_KEY_PER_PERCENT)
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or int(index) < 0:
-        raise ValueError(f"index must be an int >= 0, got {index!r}")
+    integer(index, "index", minimum=0)
     key = (_NOISE_STREAM_KEY, int(level_key), int(index))
     if isinstance(seed, np.random.Generator):
         entropy = [int(word) for word in seed.integers(0, 2**32, size=4, dtype=np.uint64)]
@@ -504,8 +484,7 @@ def poisson_realizations(expected_counts: Any, *, n: int = 1, seed: SeedLike) ->
     >>> counts.shape, counts.dtype
     ((4, 2, 3), dtype('float32'))
     """
-    lam = _real_array(expected_counts, "expected_counts")
-    _check_non_negative_finite(lam, "expected_counts")
+    lam = _real_array(expected_counts, "expected_counts", non_negative=True)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
         raise ValueError(f"n must be an int >= 1 (number of realizations), got {n!r}")
     largest = float(lam.max()) if lam.size else 0.0
@@ -515,7 +494,7 @@ def poisson_realizations(expected_counts: Any, *, n: int = 1, seed: SeedLike) ->
             f"sampling supports ({_MAX_POISSON_MEAN:.0e} per pixel); lower the count level"
         )
     check_allocation(f"n={int(n)} realizations of shape {lam.shape}", int(n) * lam.size, 8)
-    rng = _rng(seed)
+    rng = random_generator(seed)
     lam = lam.astype(np.float64, copy=False)
     draws = rng.poisson(lam, size=(int(n), *lam.shape))
     return draws.astype(np.float32)
@@ -566,8 +545,7 @@ def split_counts(counts: Any, p: float = 0.5, *, seed: SeedLike) -> tuple[np.nda
     >>> bool(np.array_equal(first + second, counts))
     True
     """
-    array = _real_array(counts, "counts")
-    _check_non_negative_finite(array, "counts")
+    array = _real_array(counts, "counts", non_negative=True)
     if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.round(array)):
         fractional = array[array != np.round(array)]
         raise ValueError(
@@ -582,7 +560,7 @@ def split_counts(counts: Any, p: float = 0.5, *, seed: SeedLike) -> tuple[np.nda
         )
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 < float(p) < 1.0:
         raise ValueError(f"p must be a probability with 0 < p < 1, got {p!r}")
-    rng = _rng(seed)
+    rng = random_generator(seed)
     total = array.astype(np.int64)
     first = rng.binomial(total, float(p))
     second = total - first
@@ -642,8 +620,7 @@ def add_image_noise(
     >>> noisy.shape, noisy.dtype
     ((4, 4, 4), dtype('float32'))
     """
-    image = _real_array(volume, "volume")
-    _check_non_negative_finite(image, "volume")
+    image = _real_array(volume, "volume", non_negative=True)
     counts = _positive_number(mean_counts, "mean_counts", "counts per voxel")
     image = image.astype(np.float64)
     if region is None:
@@ -660,7 +637,7 @@ def add_image_noise(
     mean = float(image[mask].mean())
     if mean <= 0:
         raise ValueError("volume is zero over region; cannot scale it to counts")
-    rng = _rng(seed)
+    rng = random_generator(seed)
     factor = counts / mean
     return (rng.poisson(image * factor) / factor).astype(np.float32)
 

@@ -27,8 +27,6 @@ scores, averaged over the two folds. AUC 0.5 = chance, 1 = perfect.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -187,9 +185,9 @@ def run_observer_study(
         What was written: ``auc`` per method, the settings, the command and timings.
     """
     from . import __version__
+    from ._files import write_json
     from ._validation import real_number
     from .benchmark import check_method_names, method_images
-    from .io import write_file_atomically
     from .noise import count_level_scale
     from .phantom import Anatomy, Defect, Uptake, make_phantom, random_phantom
     from .protocol import EVALUATION_PHANTOMS
@@ -263,8 +261,7 @@ def run_observer_study(
         "seconds": round(time.perf_counter() - started, 1),
         "package_version": __version__,
     }
-    text = json.dumps(result, indent=1) + "\n"
-    write_file_atomically(out, lambda f: f.write(text.encode()), overwrite=overwrite)
+    write_json(out, result, indent=1, overwrite=overwrite)
     return result
 
 
@@ -303,7 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    digest = hashlib.sha256(Path(args.out).read_bytes()).hexdigest()[:16]
+    from ._files import sha256_file
+
+    digest = sha256_file(args.out)[:16]
     print(f"wrote {args.out} (sha256 {digest}...) in {result['seconds']} s")
     return 0
 

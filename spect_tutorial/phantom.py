@@ -11,13 +11,16 @@ documented ranges.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_allocation
-from .frame import LVGeometry, _is_finite_number, check_voxel_size_mm
+from ._files import plain_json
+from ._validation import check_allocation, check_fields, int_tuple, is_finite_number, real_number
+from ._validation import volume as check_volume
+from .frame import LVGeometry, check_voxel_size_mm
 from .segments import (
     _APICAL_CENTRES_DEG,
     _RING_CENTRES_DEG,
@@ -47,23 +50,7 @@ __all__ = [
 ]
 
 
-def _check_volume(array: Any, name: str, *, non_negative: bool = True) -> np.ndarray:
-    volume = np.asarray(array)
-    if volume.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D array (z, y, x), got shape {volume.shape}")
-    if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(
-        volume.dtype, np.complexfloating
-    ):
-        raise ValueError(f"{name} must hold real numbers, got dtype {volume.dtype}")
-    volume = volume.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(volume)):
-        bad = int(np.size(volume) - np.count_nonzero(np.isfinite(volume)))
-        raise ValueError(f"{name} holds {bad} NaN or infinite voxels; values must be finite")
-    if non_negative and volume.size and float(volume.min()) < 0:
-        raise ValueError(
-            f"{name} must be >= 0 everywhere, got a minimum of {float(volume.min()):.4g}"
-        )
-    return volume
+_volume = functools.partial(check_volume, dtype=np.float32, non_negative=True)
 
 
 @dataclass
@@ -108,8 +95,10 @@ class Phantom:
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.activity = _check_volume(self.activity, "activity")
-        self.mu = _check_volume(self.mu, "mu")
+        self.activity = check_volume(
+            self.activity, "activity", dtype=np.float32, non_negative=True
+        )
+        self.mu = check_volume(self.mu, "mu", dtype=np.float32, non_negative=True)
         if self.mu.shape != self.activity.shape:
             raise ValueError(
                 f"activity and mu must have the same shape, got {self.activity.shape} "
@@ -129,7 +118,7 @@ class Phantom:
         self.masks = masks
         occupancy = {}
         for name, fraction in self.occupancy.items():
-            fraction = _check_volume(fraction, f"occupancy[{name!r}]")
+            fraction = _volume(fraction, f"occupancy[{name!r}]")
             if fraction.shape != self.activity.shape:
                 raise ValueError(
                     f"occupancy {name!r} has shape {fraction.shape}, "
@@ -303,32 +292,18 @@ class Anatomy:
     rv_wall_thickness_mm: float = 4.0
 
     def __post_init__(self) -> None:
-        for name in (
-            "spine_radius_mm",
-            "lv_inner_radius_mm",
-            "lv_cavity_length_mm",
-            "wall_thickness_mm",
-            "rv_wall_thickness_mm",
-        ):
-            value = getattr(self, name)
-            if not _is_finite_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite length in mm > 0, got {value!r}")
-        for name in (
-            "body_semi_axes_mm",
-            "right_lung_semi_axes_mm",
-            "left_lung_semi_axes_mm",
-            "liver_semi_axes_mm",
-            "rv_semi_axes_mm",
-        ):
-            values = np.asarray(getattr(self, name), dtype=np.float64)
-            if not np.all(np.isfinite(values)) or np.any(values <= 0):
-                raise ValueError(
-                    f"{name} must hold finite lengths in mm > 0, got {values.tolist()}"
-                )
-        if not _is_finite_number(self.lv_elevation_deg) or not 0.0 <= self.lv_elevation_deg < 90.0:
-            raise ValueError(
-                f"lv_elevation_deg must be in [0, 90) degrees, got {self.lv_elevation_deg!r}"
-            )
+        lengths = [name for name in self.__dataclass_fields__ if name.endswith("_semi_axes_mm")]
+        lengths += ["spine_radius_mm", "lv_inner_radius_mm", "lv_cavity_length_mm"]
+        lengths += ["wall_thickness_mm", "rv_wall_thickness_mm"]
+        check_fields(self, lengths, unit="mm", minimum=0.0, strict_minimum=True)
+        real_number(
+            self.lv_elevation_deg,
+            "lv_elevation_deg",
+            unit="degrees",
+            minimum=0,
+            maximum=90,
+            strict_maximum=True,
+        )
 
     @property
     def lv(self) -> LVGeometry:
@@ -359,7 +334,7 @@ class Uptake:
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
-            if not _is_finite_number(value) or value < 0:
+            if not is_finite_number(value) or value < 0:
                 raise ValueError(
                     f"uptake {name} must be a finite concentration >= 0, got {value!r}"
                 )
@@ -411,10 +386,10 @@ class Defect:
             raise ValueError("give a Defect either segments=... or angle_range_deg=..., not both")
         if any(not 1 <= s <= 17 for s in self.segments):
             raise ValueError(f"defect segments must be AHA numbers 1-17, got {self.segments}")
-        if not (_is_finite_number(self.severity) and 0.0 < self.severity <= 1.0):
-            raise ValueError(f"defect severity must be in (0, 1], got {self.severity!r}")
-        if not (_is_finite_number(self.transmurality) and 0.0 < self.transmurality <= 1.0):
-            raise ValueError(f"defect transmurality must be in (0, 1], got {self.transmurality!r}")
+        fractions = ("severity", "transmurality")
+        check_fields(
+            self, fractions, prefix="defect ", minimum=0.0, strict_minimum=True, maximum=1.0
+        )
         low, high = self.level_range
         if not low < high:
             raise ValueError(
@@ -566,12 +541,7 @@ def masks_from_occupancy(occupancy: dict[str, np.ndarray]) -> dict[str, np.ndarr
 
 
 def _check_shape(shape: Any) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(n) for n in shape)
-    except TypeError:
-        raise ValueError(f"shape must be three voxel counts (nz, ny, nx), got {shape!r}") from None
-    if len(values) != 3 or any(n < 1 for n in values) or values != tuple(shape):
-        raise ValueError(f"shape must be three positive integers (nz, ny, nx), got {shape!r}")
+    values = int_tuple(shape, "shape", 3, what="(nz, ny, nx)", whole_floats=True)
     # activity, mu, masks and occupancy maps: about 8 float32 volumes at once
     check_allocation(f"shape {values}", values, 4, copies=8)
     return values
@@ -657,7 +627,7 @@ def make_phantom(
         "shape": list(shape),
         "voxel_size_mm": voxel_size_mm,
         "supersample": int(supersample),
-        "anatomy": _jsonable(asdict(anatomy)),
+        "anatomy": plain_json(asdict(anatomy)),
         "uptake": asdict(uptake),
         "defect": None if defect is None else defect.to_dict(),
     }
@@ -670,16 +640,6 @@ def make_phantom(
         occupancy=occupancy,
         parameters=parameters,
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 #: Ranges that :func:`random_phantom` draws from (uniform), all documented in the book.
@@ -893,8 +853,7 @@ def random_phantom(
     >>> bool((a.activity == b.activity).all())
     True
     """
-    if not _is_finite_number(defect_probability) or not 0.0 <= defect_probability <= 1.0:
-        raise ValueError(f"defect_probability must be in [0, 1], got {defect_probability!r}")
+    real_number(defect_probability, "defect_probability", minimum=0.0, maximum=1.0)
     if defect_model not in DEFECT_MODELS:
         raise ValueError(f"defect_model must be one of {DEFECT_MODELS}, got {defect_model!r}")
     seed_value = seed if isinstance(seed, (int, np.integer)) else None

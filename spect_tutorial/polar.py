@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
+from ._validation import increasing_pair, integer
+from ._validation import volume as check_volume
 from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
 from .segments import aha_segment
 
@@ -111,27 +113,6 @@ class PolarMap:
     def show(self, ax: Axes | None = None, **options: Any) -> Axes:
         """Draw the bull's-eye; see :func:`show_polar_map` for the options."""
         return show_polar_map(self, ax, **options)
-
-
-def _check_volume(volume: Any) -> np.ndarray:
-    values = np.asarray(volume)
-    if values.ndim != 3:
-        raise ValueError(f"volume must be a 3-D array (z, y, x), got shape {values.shape}")
-    if values.dtype != np.bool_ and (
-        not np.issubdtype(values.dtype, np.number)
-        or np.issubdtype(values.dtype, np.complexfloating)
-    ):
-        raise ValueError(f"volume must hold real numbers, got dtype {values.dtype}")
-    values = values.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("volume holds NaN or infinite values; values must be finite")
-    return values
-
-
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _ray_directions(lv: LVGeometry, angles_deg: np.ndarray) -> np.ndarray:
@@ -324,15 +305,15 @@ def polar_map(
     >>> bullseye.values.shape
     (13, 60)
     """
-    values = _check_volume(volume)
+    values = check_volume(volume, bool_ok=True)
     if not isinstance(lv, LVGeometry):
         raise ValueError(
             f"lv must be an LVGeometry (spect_tutorial.frame.LVGeometry), got {type(lv).__name__}"
         )
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
-    n_angles = _check_count(n_angles, "n_angles", 12)
+    n_angles = integer(n_angles, "n_angles", minimum=12)
     if n_rings is not None:
-        n_rings = _check_count(n_rings, "n_rings", 3)
+        n_rings = integer(n_rings, "n_rings", minimum=3)
     angles = (np.arange(n_angles) + 0.5) * (360.0 / n_angles)
 
     if max_radius_mm is None:
@@ -344,25 +325,15 @@ def polar_map(
     estimated = None
     if base_apex_mm is None or apex_cap_mm is None:
         estimated = _estimate_extent(values, lv, voxel_size_mm, angles, radii)
-    if base_apex_mm is None:
-        base_mm, apex_mm = estimated[0], estimated[1]
+    if base_apex_mm is not None:
+        base_mm, apex_mm = increasing_pair(base_apex_mm, "base_apex_mm")
     else:
-        try:
-            base_mm, apex_mm = (float(v) for v in base_apex_mm)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"base_apex_mm must be two numbers (base, apex) in mm, got {base_apex_mm!r}"
-            ) from None
-    if not (np.isfinite(base_mm) and np.isfinite(apex_mm) and base_mm < apex_mm):
-        if base_apex_mm is None:
+        base_mm, apex_mm = estimated[0], estimated[1]
+        if not (np.isfinite(base_mm) and np.isfinite(apex_mm) and base_mm < apex_mm):
             raise ValueError(
                 f"could not estimate the base and apex from the volume (got base {base_mm:.4g} "
                 f"mm, apex {apex_mm:.4g} mm); check lv or give base_apex_mm"
             )
-        raise ValueError(
-            "base_apex_mm must be finite (base, apex) positions with base < apex, "
-            f"got ({base_mm:.4g}, {apex_mm:.4g})"
-        )
     length = apex_mm - base_mm
     if n_rings is None:
         n_rings = 3 * max(1, int(np.ceil(round(length / voxel_size_mm) / 3)))

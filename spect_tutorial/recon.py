@@ -21,12 +21,13 @@ spreads evenly over the orbit.
 
 from __future__ import annotations
 
-import operator
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from ._validation import int_tuple, integer, real_array
 
 __all__ = [
     "MatrixSystem",
@@ -80,15 +81,7 @@ class ProjectionSystem(Protocol):
 
 
 def _shape_tuple(value: Any, name: str) -> tuple[int, int, int]:
-    try:
-        shape = tuple(operator.index(n) for n in value)
-    except TypeError:
-        raise ValueError(
-            f"{name} must be a tuple of three positive integers, got {value!r}"
-        ) from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"{name} must be a tuple of three positive integers, got {value!r}")
-    return shape  # type: ignore[return-value]
+    return int_tuple(value, name, 3)  # type: ignore[return-value]
 
 
 class MatrixSystem:
@@ -226,39 +219,16 @@ def view_subsets(n_views: int, n_subsets: int) -> list[np.ndarray]:
     >>> [subset.tolist() for subset in view_subsets(8, 3)]
     [[0, 3, 6], [1, 4, 7], [2, 5]]
     """
-    n_views = _check_count(n_views, "n_views", low=1)
-    n_subsets = _check_count(n_subsets, "n_subsets", low=1, high=n_views)
+    n_views = integer(n_views, "n_views")
+    n_subsets = integer(n_subsets, "n_subsets", maximum=n_views)
     indices = np.arange(n_views)
     return [indices[s::n_subsets] for s in range(n_subsets)]
 
 
-def _check_count(value: Any, name: str, *, low: int, high: int | None = None) -> int:
-    valid = f"{low}..{high}" if high is not None else f">= {low}"
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be an integer in {valid}, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer in {valid}, got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        raise ValueError(f"{name} must be an integer in {valid}, got {number}")
-    return int(number)
-
-
 def _check_finite_non_negative(values: Any, name: str, unit: str) -> np.ndarray:
-    array = np.asarray(values)
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers ({unit}), got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.floating):
-        finite = np.isfinite(array)
-        if not np.all(finite):
-            bad = int(array.size - np.count_nonzero(finite))
-            raise ValueError(f"{name} holds {bad} NaN or infinite values; {unit} must be finite")
-    if array.size and array.min() < 0:
-        raise ValueError(
-            f"{name} must be >= 0 ({unit}), got a minimum of {float(array.min()):.4g}"
-        )
-    return array
+    return real_array(
+        values, name, dtype=None, unit=unit, bool_ok=False, non_negative=True, noun="values"
+    )
 
 
 def _check_projections(
@@ -476,8 +446,8 @@ def osem(
     n_views = projection_shape[0]
     counts = _check_projections(projections, projection_shape)
     batch = counts.shape[:-3]
-    n_iter = _check_count(n_iter, "n_iter", low=1)
-    n_subsets = _check_count(n_subsets, "n_subsets", low=1, high=n_views)
+    n_iter = integer(n_iter, "n_iter")
+    n_subsets = integer(n_subsets, "n_subsets", maximum=n_views)
     subsets = view_subsets(n_views, n_subsets)
 
     if additive is not None:

@@ -35,6 +35,7 @@ from typing import Any, Final
 import numpy as np
 from scipy import ndimage
 
+from ._validation import int_tuple, integer, real_array
 from .frame import LVGeometry, axis_coordinates_mm, check_voxel_size_mm, mm_to_index
 
 __all__ = [
@@ -93,39 +94,13 @@ def _check_lv(lv: Any) -> LVGeometry:
 
 
 def _check_order(order: Any) -> int:
-    if isinstance(order, bool) or not isinstance(order, int | np.integer) or not 0 <= order <= 5:
-        raise ValueError(f"order must be an integer spline order in 0..5, got {order!r}")
-    return int(order)
-
-
-def _check_shape(shape: Any, name: str = "shape") -> tuple[int, int, int]:
-    try:
-        values = tuple(shape)
-    except TypeError:
-        raise ValueError(f"{name} must be three positive integers, got {shape!r}") from None
-    if len(values) != 3 or not all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0 for v in values
-    ):
-        raise ValueError(f"{name} must be three positive integers, got {shape!r}")
-    return (int(values[0]), int(values[1]), int(values[2]))
+    return integer(order, "order", unit="spline order", minimum=0, maximum=5)
 
 
 def _check_array(array: Any, name: str, axes: str) -> np.ndarray:
-    values = np.asarray(array)
-    if values.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D array {axes}, got shape {values.shape}")
-    if values.dtype != np.bool_ and (
-        not np.issubdtype(values.dtype, np.number)
-        or np.issubdtype(values.dtype, np.complexfloating)
-    ):
-        raise ValueError(f"{name} must hold real numbers, got dtype {values.dtype}")
-    if 0 in values.shape:
-        raise ValueError(f"{name} must not be empty, got shape {values.shape}")
-    values = values.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(values)):
-        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
-        raise ValueError(f"{name} holds {bad} NaN or infinite values; values must be finite")
-    return values
+    return real_array(
+        array, name, dtype=np.float32, ndim=3, axes=axes, non_empty=True, noun="values"
+    )
 
 
 def _direction_matrix(lv: LVGeometry, view: str) -> np.ndarray:
@@ -279,7 +254,7 @@ def reorient(
     if shape is None:
         n = min(values.shape)
         shape = (n, n, n)
-    out_shape = _check_shape(shape)
+    out_shape = int_tuple(shape, "shape", 3)
 
     directions = _direction_matrix(lv, view)
     offsets = [axis_coordinates_mm(m, voxel_size_mm) for m in out_shape]
@@ -352,7 +327,7 @@ def reorient_back(
     view = _check_view(view)
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
     order = _check_order(order)
-    out_shape = _check_shape(shape)
+    out_shape = int_tuple(shape, "shape", 3)
 
     directions = _direction_matrix(lv, view)
     z_mm, y_mm, x_mm = (axis_coordinates_mm(m, voxel_size_mm) for m in out_shape)

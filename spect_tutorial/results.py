@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import integer, real_number
+
 __all__ = [
     "METRICS",
     "Estimate",
@@ -155,21 +157,10 @@ def record_key(record: Mapping[str, Any], *, where: str = "record") -> tuple[Any
     method, level = record["method"], record["count_level"]
     if not isinstance(method, str) or not method:
         raise ValueError(f"{where}: method must be a non-empty string, got {method!r}")
-    if (
-        isinstance(level, bool)
-        or not isinstance(level, int | float)
-        or not math.isfinite(level)
-        or level <= 0
-    ):
-        raise ValueError(
-            f"{where}: count_level must be a finite number of percent > 0, got {level!r}"
-        )
-    numbers = []
-    for name in ("phantom", "realization"):
-        value = record[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{where}: {name} must be an integer >= 0, got {value!r}")
-        numbers.append(value)
+    real_number(level, f"{where}: count_level", unit="percent", minimum=0, strict_minimum=True)
+    numbers = [
+        integer(record[name], f"{where}: {name}", minimum=0) for name in ("phantom", "realization")
+    ]
     key: tuple[Any, ...] = (method, float(level), numbers[0], numbers[1])
     if "setting" in record:  # a trade-off record: one per filter setting (None for a method)
         key += (record["setting"],)

@@ -7,6 +7,7 @@ volume, so tests can check the voxelisation against the geometry.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -110,37 +111,29 @@ class Ellipsoid:
 
 
 @dataclass(frozen=True)
-class Intersection:
+class _Combination:
+    """Shapes combined point by point (``_inside``) with bounds ``_low``/``_high``."""
+
+    shapes: tuple[Shape, ...]
+
+    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return functools.reduce(self._inside, (shape.contains(x, y, z) for shape in self.shapes))
+
+    def bounds_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        lows, highs = zip(*(shape.bounds_mm() for shape in self.shapes), strict=True)
+        return self._low(lows, axis=0), self._high(highs, axis=0)
+
+
+class Intersection(_Combination):
     """Points inside every one of ``shapes`` (e.g. an organ clipped by the body)."""
 
-    shapes: tuple[Shape, ...]
-
-    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        inside = self.shapes[0].contains(x, y, z)
-        for shape in self.shapes[1:]:
-            inside = inside & shape.contains(x, y, z)
-        return inside
-
-    def bounds_mm(self) -> tuple[np.ndarray, np.ndarray]:
-        lows, highs = zip(*(shape.bounds_mm() for shape in self.shapes), strict=True)
-        return np.max(lows, axis=0), np.min(highs, axis=0)
+    _inside, _low, _high = np.logical_and, staticmethod(np.max), staticmethod(np.min)
 
 
-@dataclass(frozen=True)
-class Union:
+class Union(_Combination):
     """Points inside any one of ``shapes`` (e.g. the two lungs as one organ)."""
 
-    shapes: tuple[Shape, ...]
-
-    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        inside = self.shapes[0].contains(x, y, z)
-        for shape in self.shapes[1:]:
-            inside = inside | shape.contains(x, y, z)
-        return inside
-
-    def bounds_mm(self) -> tuple[np.ndarray, np.ndarray]:
-        lows, highs = zip(*(shape.bounds_mm() for shape in self.shapes), strict=True)
-        return np.min(lows, axis=0), np.max(highs, axis=0)
+    _inside, _low, _high = np.logical_or, staticmethod(np.min), staticmethod(np.max)
 
 
 def distance_to_ellipse(

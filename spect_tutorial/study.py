@@ -18,21 +18,19 @@ the noise draws and the reconstructions.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import numbers
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_allocation, element_count
+from ._files import sha256_arrays
+from ._validation import check_allocation, check_seed, element_count, integer, real_number
 from .acquisition import SpectGeometry, SpectSystem, estimate_scatter, scatter_projections
 from .frame import LVGeometry
 from .metrics import evaluation_region
 from .noise import (
-    _check_seed,
     count_level_scale,
     counts_scale,
     expected_counts,
@@ -40,7 +38,7 @@ from .noise import (
     realization_seed,
 )
 from .phantom import Phantom
-from .recon import _check_count, osem
+from .recon import osem
 
 __all__ = [
     "ACQUISITIONS",
@@ -86,15 +84,13 @@ class AcquisitionSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"name must be a short identifier, got {self.name!r}")
-        if (
-            isinstance(self.scatter_to_primary, bool)
-            or not isinstance(self.scatter_to_primary, numbers.Real)
-            or not np.isfinite(self.scatter_to_primary)
-            or not 0 <= self.scatter_to_primary < 1
-        ):
-            raise ValueError(
-                f"scatter_to_primary must be in [0, 1), got {self.scatter_to_primary!r}"
-            )
+        real_number(
+            self.scatter_to_primary,
+            "scatter_to_primary",
+            minimum=0,
+            maximum=1,
+            strict_maximum=True,
+        )
         if self.scatter_correction not in SCATTER_CORRECTIONS:
             raise ValueError(
                 f"scatter_correction must be one of {SCATTER_CORRECTIONS}, "
@@ -247,12 +243,9 @@ def clear_cache() -> None:
 
 
 def _phantom_key(phantom: Phantom, settings: dict[str, Any]) -> str:
-    digest = hashlib.sha256()
-    for array in (phantom.activity, phantom.mu, phantom.masks["myocardium"]):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    digest.update(repr(phantom.lv).encode())
-    return digest.hexdigest()
+    arrays = (phantom.activity, phantom.mu, phantom.masks["myocardium"])
+    extra = (json.dumps(settings, sort_keys=True, default=str).encode(), repr(phantom.lv).encode())
+    return sha256_arrays(arrays, shapes=False, extra=extra)
 
 
 def _noise_free(
@@ -280,12 +273,9 @@ def _noise_free(
             f"the phantom's voxel size ({phantom.voxel_size_mm} mm) must divide the detector "
             f"bin size ({geometry.bin_size_mm} mm) by a whole number"
         )
+    system_options = {"attenuation": attenuation, "resolution": resolution}
     fine_system = SpectSystem(
-        phantom.mu,
-        geometry,
-        voxel_size_mm=phantom.voxel_size_mm,
-        attenuation=attenuation,
-        resolution=resolution,
+        phantom.mu, geometry, voxel_size_mm=phantom.voxel_size_mm, **system_options
     )
     both = fine_system.forward(
         np.stack([phantom.activity, phantom.activity * phantom.masks["myocardium"]])
@@ -299,13 +289,7 @@ def _noise_free(
     total = primary if scatter is None else primary + scatter
     scale = counts_scale(total, myocardium, angles_deg=geometry.angles_deg)
     coarse = phantom.downsample(round(factor)) if round(factor) > 1 else phantom
-    system = SpectSystem(
-        coarse.mu,
-        geometry,
-        voxel_size_mm=geometry.bin_size_mm,
-        attenuation=attenuation,
-        resolution=resolution,
-    )
+    system = SpectSystem(coarse.mu, geometry, voxel_size_mm=geometry.bin_size_mm, **system_options)
     entry = _NoiseFree(primary, myocardium, scatter, scale, coarse, system)
     _cache[key] = entry
     while len(_cache) > _CACHE_SIZE:
@@ -385,22 +369,8 @@ def simulate_study(
     if phantom.lv is None:
         raise ValueError("phantom has no LV geometry (lv); it is needed for the evaluation")
     level = count_level_scale(count_level)
-    if (
-        isinstance(n_realizations, bool)
-        or not isinstance(n_realizations, numbers.Real)
-        or not np.isfinite(n_realizations)
-        or int(n_realizations) != n_realizations
-    ):
-        raise ValueError(f"n_realizations must be an integer >= 1, got {n_realizations!r}")
-    if n_realizations < 1:
-        raise ValueError(f"n_realizations must be >= 1, got {n_realizations!r}")
-    if (
-        isinstance(scatter_to_primary, bool)
-        or not isinstance(scatter_to_primary, numbers.Real)
-        or not np.isfinite(scatter_to_primary)
-        or scatter_to_primary < 0
-    ):
-        raise ValueError(f"scatter_to_primary must be >= 0, got {scatter_to_primary!r}")
+    n_realizations = integer(n_realizations, "n_realizations", whole_floats=True)
+    real_number(scatter_to_primary, "scatter_to_primary", minimum=0)
     if scatter_correction is None:
         if not isinstance(correct_scatter, bool | np.bool_):
             raise ValueError(f"correct_scatter must be True or False, got {correct_scatter!r}")
@@ -416,9 +386,9 @@ def simulate_study(
             f"ratio of the convolution subtraction), got {scatter_to_primary!r}"
         )
     # Checked here, before the (expensive) noise-free projection, not deep inside it.
-    _check_seed(seed)
-    _check_count(n_iter, "n_iter", low=1)
-    _check_count(n_subsets, "n_subsets", low=1)
+    check_seed(seed, generators=True)
+    integer(n_iter, "n_iter")
+    integer(n_subsets, "n_subsets")
     if geometry is not None and not isinstance(geometry, SpectGeometry):
         raise ValueError(
             f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"

@@ -22,7 +22,6 @@ error minus the optimal Gaussian's) is formed per image before averaging.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -298,8 +297,8 @@ def write_territory_summary(
     pathlib.Path
         The ``territory_summary.json`` path.
     """
+    from ._files import write_file_atomically, write_json
     from .benchmark import method_labels, update_readme
-    from .io import write_file_atomically
     from .results import load_records
 
     results = Path(results)
@@ -317,13 +316,11 @@ def write_territory_summary(
         "95 % confidence interval",
         "rows": rows,
     }
-    text = json.dumps(document, indent=1) + "\n"
-    json_path = results.with_name("territory_summary.json")
-    write_file_atomically(json_path, lambda f: f.write(text.encode()), overwrite=True)
-    table = territory_markdown(records, labels=method_labels())
-    write_file_atomically(
-        json_path.with_suffix(".md"), lambda f: f.write(table.encode()), overwrite=True
+    json_path = write_json(
+        results.with_name("territory_summary.json"), document, indent=1, overwrite=True
     )
+    table = territory_markdown(records, labels=method_labels())
+    write_file_atomically(json_path.with_suffix(".md"), table.encode(), overwrite=True)
     if readme is not None:
         update_readme(
             Path(readme),

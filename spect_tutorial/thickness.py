@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, optimize, special
 
+from ._validation import increasing_pair, integer
+from ._validation import volume as check_volume
 from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
 from .segments import aha_segment
 from .shapes import distance_to_ellipse
@@ -573,22 +575,6 @@ class WallThickness:
         )
 
 
-def _check_volume(volume: Any) -> np.ndarray:
-    array = np.asarray(volume)
-    if array.ndim != 3:
-        raise ValueError(f"volume must be a 3-D array (z, y, x), got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"volume must hold real numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("volume holds NaN or infinite voxels; values must be finite")
-    return array
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_levels(levels: Any) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in np.atleast_1d(np.asarray(levels, dtype=np.float64)))
@@ -599,21 +585,6 @@ def _check_levels(levels: Any) -> tuple[float, ...]:
             f"levels must be fractions of the base-to-apex distance in (0, 1), got {levels!r}"
         )
     return values
-
-
-def _check_base_apex(base_apex_mm: Any) -> tuple[float, float]:
-    try:
-        base, apex = (float(v) for v in base_apex_mm)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"base_apex_mm must be two positions (base, apex) in mm, got {base_apex_mm!r}"
-        ) from None
-    if not (np.isfinite(base) and np.isfinite(apex) and base < apex):
-        raise ValueError(
-            "base_apex_mm must be finite (base, apex) in mm with base < apex, "
-            f"got {base_apex_mm!r}"
-        )
-    return base, apex
 
 
 def wall_thickness(
@@ -756,22 +727,19 @@ def wall_thickness(
     >>> 8.0 < result.median_mm < 11.0
     True
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     if not isinstance(lv, LVGeometry):
         raise ValueError(f"lv must be an LVGeometry, got {type(lv).__name__}")
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
     levels = _check_levels(levels)
-    if not _is_integer(n_angles) or n_angles < 4:
-        raise ValueError(f"n_angles must be an integer >= 4, got {n_angles!r}")
-    n_angles = int(n_angles)
+    n_angles = integer(n_angles, "n_angles", minimum=4)
     step_mm = _non_negative_mm(step_mm, "step_mm", positive=True)
     max_radius_mm = _non_negative_mm(max_radius_mm, "max_radius_mm", positive=True)
     if max_radius_mm < 10 * step_mm:
         raise ValueError(
             f"max_radius_mm must be at least 10 steps ({10 * step_mm} mm), got {max_radius_mm!r}"
         )
-    if not _is_integer(interpolation_order) or interpolation_order not in range(6):
-        raise ValueError(f"interpolation_order must be 0-5, got {interpolation_order!r}")
+    integer(interpolation_order, "interpolation_order", minimum=0, maximum=5)
 
     # Spline coefficients once (order > 1), so that every profile reuses them.
     coefficients = (
@@ -789,7 +757,7 @@ def wall_thickness(
             order=interpolation_order,
         )
     else:
-        base, apex = _check_base_apex(base_apex_mm)
+        base, apex = increasing_pair(base_apex_mm, "base_apex_mm")
 
     angles = np.arange(n_angles) * (360.0 / n_angles)
     radii = np.arange(0.0, max_radius_mm + 1e-9, step_mm)

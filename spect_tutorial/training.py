@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import inspect
 import io
 import json
 import math
-import numbers
 import os
 import time
 import warnings
@@ -65,6 +65,8 @@ from typing import Any
 
 import numpy as np
 
+from ._files import sha256_arrays, sha256_file, write_file_atomically, write_json
+from ._validation import check_fields, check_seed, choice, int_tuple, integer, real_number
 from .datasets import (
     IdealStore,
     Noise2NoiseSet,
@@ -72,7 +74,6 @@ from .datasets import (
     TrainingData,
     gather_pairs,
 )
-from .io import write_file_atomically
 from .model import _check_architecture, win5rb
 from .quiet import import_quietly
 
@@ -94,6 +95,8 @@ __all__ = [
 # Layout of the working directory: bump when the checkpoint format changes.
 # 2: Keras's BackupAndRestore (``backup/``) and ModelCheckpoint (``checkpoints/``).
 _CHECKPOINT_FORMAT = 2
+#: How the trainer writes its JSON files (state, history, learning curve).
+_JSON: dict[str, Any] = {"sort_keys": True, "allow_nan": False, "overwrite": True}
 _STATE_FILE = "checkpoint.json"
 _CHECKPOINTS = "checkpoints"
 _BACKUP = "backup"
@@ -113,15 +116,6 @@ ModelLike = keras.Model | Mapping[str, Any] | Callable[[], keras.Model]
 # ---------------------------------------------------------------------------
 # Configuration and result
 # ---------------------------------------------------------------------------
-
-
-def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        suffix = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an integer >= 1{suffix}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -202,50 +196,21 @@ class TrainingConfig:
     dtype_policy: str = "float32"
 
     def __post_init__(self) -> None:
-        _positive_int(self.epochs, "epochs")
-        _positive_int(self.batch_size, "batch_size")
-        _positive_int(self.steps_per_epoch, "steps_per_epoch", allow_none=True)
-        _positive_int(self.validation_steps, "validation_steps", allow_none=True)
-        _positive_int(self.patience, "patience", allow_none=True)
-        _positive_int(self.lr_patience, "lr_patience", allow_none=True)
-        factor = self.lr_factor
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
-            raise ValueError(f"lr_factor must be a number in (0, 1), got {factor!r}")
-        _positive_int(self.plateau_min_epochs, "plateau_min_epochs")
-        _positive_int(self.input_slices, "input_slices")
+        check_fields(self, ("epochs", "batch_size", "plateau_min_epochs", "input_slices"), integer)
+        optional = ("steps_per_epoch", "validation_steps", "patience", "lr_patience")
+        check_fields(self, optional, integer, none_ok=True)
+        fraction = {"minimum": 0, "strict_minimum": True, "maximum": 1, "strict_maximum": True}
+        check_fields(self, ("lr_factor", "learning_rate"), **fraction)
         if self.input_slices % 2 == 0:
             raise ValueError(f"input_slices must be odd (a centre slice), got {self.input_slices}")
-        if self.plateau is not None and (
-            isinstance(self.plateau, bool)
-            or not isinstance(self.plateau, numbers.Real)
-            or not 0 < self.plateau < 1
-        ):
-            raise ValueError(f"plateau must be a fraction in (0, 1) or None, got {self.plateau!r}")
-        if self.dtype_policy not in DTYPE_POLICIES:
-            raise ValueError(
-                f"dtype_policy must be one of {DTYPE_POLICIES}, got {self.dtype_policy!r}"
-            )
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < 1:
-            raise ValueError(f"learning_rate must be a number in (0, 1), got {rate!r}")
-        if (
-            isinstance(self.min_delta, bool)
-            or not isinstance(self.min_delta, numbers.Real)
-            or not math.isfinite(self.min_delta)
-            or self.min_delta < 0
-        ):
-            raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.plateau is not None:
+            real_number(self.plateau, "plateau (a fraction, or None)", **fraction)
+        choice(self.dtype_policy, "dtype_policy", DTYPE_POLICIES)
+        real_number(self.min_delta, "min_delta", minimum=0)
+        check_seed(self.seed)
         if self.crop_px is not None:
-            crop = tuple(self.crop_px)
-            if len(crop) != 2:
-                raise ValueError(f"crop_px must be (height, width) or None, got {self.crop_px!r}")
-            for size in crop:
-                _positive_int(size, "crop_px")
-            object.__setattr__(self, "crop_px", (int(crop[0]), int(crop[1])))
+            crop = int_tuple(self.crop_px, "crop_px", 2, what="(height, width) or None")
+            object.__setattr__(self, "crop_px", crop)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON types (for manifests and checkpoints)."""
@@ -446,13 +411,6 @@ def _weights_signature(model: keras.Model) -> list[list[int]]:
     return [list(weight.shape) for weight in model.weights]
 
 
-def _write_json(path: Path, value: Any) -> None:
-    text = json.dumps(value, indent=2, sort_keys=True, allow_nan=False)
-    write_file_atomically(
-        path, lambda handle: handle.write((text + "\n").encode("utf-8")), overwrite=True
-    )
-
-
 def _write_history(work_dir: Path, state: Mapping[str, Any]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -469,12 +427,10 @@ def _write_history(work_dir: Path, state: Mapping[str, Any]) -> None:
             ]
         )
     write_file_atomically(
-        work_dir / "history.csv",
-        lambda handle: handle.write(buffer.getvalue().encode("utf-8")),
-        overwrite=True,
+        work_dir / "history.csv", buffer.getvalue().encode("utf-8"), overwrite=True
     )
     keys = ("kind", "config", "history", "best_epoch", "best_val_loss", "stopped_early")
-    _write_json(work_dir / "history.json", {key: state[key] for key in keys})
+    write_json(work_dir / "history.json", {key: state[key] for key in keys}, **_JSON)
 
 
 def _epoch_file(work_dir: Path, epoch: int) -> Path:
@@ -645,7 +601,7 @@ class _EpochKeeper(keras.callbacks.Callback):
         state["training_seconds"] += seconds
         # The state is written atomically, before Keras's backup of this epoch: after a
         # kill between the two, the epoch is repeated and its row dropped (see _train).
-        _write_json(self.work_dir / _STATE_FILE, state)
+        write_json(self.work_dir / _STATE_FILE, state, **_JSON)
         _write_history(self.work_dir, state)
         keep = {_epoch_file(self.work_dir, epoch + 1).name}
         if state["best_epoch"] is not None:
@@ -826,30 +782,21 @@ def train_pairs(
     _check_strategy(strategy)
     if initial_weights is not None and not Path(initial_weights).is_file():
         raise ValueError(f"initial_weights {str(initial_weights)!r} is not a file")
-    train = PairSchedule(
+    schedule = functools.partial(
+        PairSchedule,
         dataset,
-        split="train",
         seed=config.seed,
         batch_size=config.batch_size,
-        steps_per_epoch=config.steps_per_epoch,
         crop_px=config.crop_px,
-        reference=reference,
         input_slices=config.input_slices,
     )
+    train = schedule(split="train", steps_per_epoch=config.steps_per_epoch, reference=reference)
     has_validation = bool(np.any(dataset.validation))
     validation = None
     if has_validation:
         # Early stopping always watches the held-out Noise2Noise loss (noisy targets),
         # the one criterion available without an ideal image.
-        validation = PairSchedule(
-            dataset,
-            split="validation",
-            seed=config.seed,
-            batch_size=config.batch_size,
-            steps_per_epoch=config.validation_steps,
-            crop_px=config.crop_px,
-            input_slices=config.input_slices,
-        )
+        validation = schedule(split="validation", steps_per_epoch=config.validation_steps)
 
     _enable_determinism(config.seed)
     with _strategy_scope(strategy), _dtype_policy(config.dtype_policy):
@@ -866,7 +813,7 @@ def train_pairs(
         "kind": kind,
         "config": config.to_dict(),
         "data_fingerprint": dataset.fingerprint(),
-        "reference_fingerprint": None if reference is None else _fingerprint(reference.images),
+        "reference_fingerprint": None if reference is None else sha256_arrays([reference.images]),
         "weights": _weights_signature(network),
     }
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -898,7 +845,7 @@ def train_pairs(
                     target.assign(value)
             state["initial_weights"] = {
                 "path": str(initial_weights),
-                "sha256": _file_sha256(Path(initial_weights)),
+                "sha256": sha256_file(initial_weights),
             }
     else:
         _check_resumable(state, expected, work_dir)
@@ -1014,24 +961,6 @@ def train_pairs(
         initial_weights=state.get("initial_weights"),
         stop_reason=state.get("stop_reason") if state["stopped_early"] else None,
     )
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fingerprint(array: np.ndarray) -> str:
-    import hashlib
-
-    digest = hashlib.sha256(str(array.shape).encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------
@@ -1246,7 +1175,7 @@ class IdealReport(keras.callbacks.Callback):
 
         if not reference.matches(dataset):
             raise ValueError("reference does not match the dataset's phantoms and slices")
-        n_slices = _positive_int(n_slices, "n_slices")
+        n_slices = integer(n_slices, "n_slices")
         levels = [
             index for index, level in enumerate(dataset.count_levels) if level in count_levels
         ] or list(range(len(dataset.count_levels)))
@@ -1322,7 +1251,7 @@ class IdealReport(keras.callbacks.Callback):
             },
         }
         self._rows = [r for r in self._rows if r["epoch"] < epoch + 1] + [row]
-        _write_json(
+        write_json(
             self.curve,
             {
                 "description": "learning curve: held-out Noise2Noise loss (val_loss) and, for "
@@ -1330,6 +1259,7 @@ class IdealReport(keras.callbacks.Callback):
                 "central slices), against gradient steps",
                 "rows": self._rows,
             },
+            **_JSON,
         )
 
 
@@ -1372,7 +1302,7 @@ def held_out_errors(
     """
     if not reference.matches(dataset):
         raise ValueError("reference does not match the dataset's phantoms and slices")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = integer(batch_size, "batch_size")
     phantoms = dataset.phantoms(split)
     if phantoms.size == 0:
         raise ValueError(f"the dataset has no {split} phantoms")

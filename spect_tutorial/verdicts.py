@@ -218,18 +218,8 @@ def judge_paired_ratio(
 ) -> Verdict:
     """A quantity of ``method`` over ``baseline``'s on the same patient; pass below 1.
 
-    Parameters
-    ----------
-    values : mapping
-        :func:`spect_tutorial.tradeoff.patient_values` at one count level.
-    method, baseline : str or (family, setting)
-        The two methods.
-    quantity : str
-        A quantity of :data:`spect_tutorial.tradeoff.QUANTITIES`.
-
-    Returns
-    -------
-    Verdict
+    ``values``, ``method`` and ``baseline`` as for :func:`judge_noise`;
+    ``quantity`` is one of :data:`spect_tutorial.tradeoff.QUANTITIES`.
     """
     mine, theirs = values.get(_key(method), {}), values.get(_key(baseline), {})
     ratios = {
@@ -341,10 +331,8 @@ def judge_defect_safety(
 
     Parameters
     ----------
-    values : mapping
-        :func:`spect_tutorial.tradeoff.patient_values` at one count level.
-    method : str or (family, setting)
-        The judged method.
+    values, method
+        As for :func:`judge_matched`.
     margin : float, optional
         Largest tolerated paired defect error (default :data:`DEFECT_MARGIN`).
 

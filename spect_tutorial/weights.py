@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import uuid
@@ -49,8 +48,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import json_ready, move_files_together, sha256_file, write_temporary
-from ._validation import check_allocation, load_json
+from ._files import canonical_json, json_ready, move_files_together, sha256_file, write_temporary
+from ._validation import as_path, check_allocation, integer, load_json, real_number
 from .data import DATA_DIR
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
@@ -109,12 +108,6 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _as_path(value: Any, what: str) -> Path:
-    if not isinstance(value, str | os.PathLike):
-        raise ValueError(f"{what} must be a str or os.PathLike, got {type(value).__name__}")
-    return Path(value).expanduser()
-
-
 def resolve_weights_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     """The folder in which weights are looked for.
 
@@ -136,10 +129,10 @@ def resolve_weights_dir(directory: str | os.PathLike[str] | None = None) -> Path
     'my_weights'
     """
     if directory is not None:
-        return _as_path(directory, "directory")
+        return as_path(directory, "directory")
     from_environment = os.environ.get(WEIGHTS_DIR_ENV, "").strip()
     if from_environment:
-        return _as_path(from_environment, f"environment variable {WEIGHTS_DIR_ENV}")
+        return as_path(from_environment, f"environment variable {WEIGHTS_DIR_ENV}")
     return WEIGHTS_DIR
 
 
@@ -148,24 +141,10 @@ def _paths(name: str, directory: Path) -> tuple[Path, Path]:
 
 
 def weights_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (lowercase hex) of a file's bytes, read in 1 MiB chunks.
+    """SHA-256 (64 lowercase hex characters) of a file, usually a ``.weights.h5``.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file, usually a ``.weights.h5``.
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If ``path`` is not a regular file.
+    ``FileNotFoundError`` if ``path`` does not exist, ``ValueError`` if it is not
+    a regular file.
 
     Examples
     --------
@@ -175,10 +154,7 @@ def weights_sha256(path: str | os.PathLike[str]) -> str:
     >>> weights_sha256(path)[:16]
     'e3b0c44298fc1c14'
     """
-    return sha256_file(_as_path(path, "path"))
-
-
-_json_default = json_ready
+    return sha256_file(as_path(path, "path"))
 
 
 def _missing_message(name: str, directory: Path, missing: list[Path]) -> str:
@@ -205,13 +181,8 @@ def _check_model_config(config: Any, where: str) -> dict[str, int]:
         )
     checked = {}
     for key in _MODEL_CONFIG_KEYS:
-        value = config[key]
         limit = _MODEL_CONFIG_LIMITS[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-            raise ValueError(
-                f"{where}: model_config[{key!r}] must be an integer in 1..{limit}, got {value!r}"
-            )
-        checked[key] = value
+        checked[key] = integer(config[key], f"{where}: model_config[{key!r}]", maximum=limit)
     return checked
 
 
@@ -235,17 +206,8 @@ def _check_finite_weights(model: keras.Model, where: str) -> None:
 
 
 def _check_voxel_size(value: Any, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"{where}: voxel_size_mm (the voxel size the model was trained at) must be a "
-            f"finite number of mm > 0, got {value!r}"
-        )
-    return float(value)
+    name = f"{where}: voxel_size_mm (the voxel size the model was trained at)"
+    return real_number(value, name, unit="mm", minimum=0, strict_minimum=True)
 
 
 def _model_config_of(model: keras.Model) -> dict[str, int]:
@@ -363,7 +325,7 @@ def save_weights(
     keras = import_quietly("keras")
 
     name = _check_name(name)
-    directory = _as_path(directory, "directory")
+    directory = as_path(directory, "directory")
     if not isinstance(manifest, Mapping):
         raise ValueError(f"manifest must be a mapping (dict), got {type(manifest).__name__}")
     if not all(isinstance(key, str) for key in manifest):
@@ -399,13 +361,7 @@ def save_weights(
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
     }
-    try:
-        json.dumps(record, allow_nan=False, default=_json_default)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            "manifest must be JSON-serialisable (str keys; numbers, strings, booleans, None, "
-            f"lists and dicts; finite floats), got an error: {error}"
-        ) from None
+    canonical_json(record, what="manifest")  # refuses what JSON cannot hold, naming it
 
     with warnings.catch_warnings():
         # TensorFlow's variables lack numpy 2's __array__(copy=...); harmless here.
@@ -423,7 +379,7 @@ def save_weights(
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         record["weights_sha256"] = weights_sha256(temporary)
-        text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
+        text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=json_ready)
         manifest_temporary = write_temporary(manifest_path, (text + "\n").encode("utf-8"))
         if not overwrite:  # appeared while we were writing
             for path in (weights_path, manifest_path):

@@ -17,6 +17,7 @@ keras = pytest.importorskip("keras")
 
 from spect_tutorial import train as train_cli  # noqa: E402
 from spect_tutorial import training  # noqa: E402
+from spect_tutorial._files import sha256_file  # noqa: E402
 from spect_tutorial.datasets import synthetic_training_set  # noqa: E402
 from spect_tutorial.model import win5rb  # noqa: E402
 from spect_tutorial.training import (  # noqa: E402
@@ -413,7 +414,7 @@ def test_start_from_weights_and_mixed_bfloat16_are_recorded(data, tmp_path):
     )
     summary = result.summary()
     assert summary["dtype_policy"] == "mixed_bfloat16"
-    assert summary["initial_weights"]["sha256"] == training._file_sha256(path)
+    assert summary["initial_weights"]["sha256"] == sha256_file(path)
     assert all(weight.dtype == "float32" for weight in result.model.weights)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     with pytest.raises(ValueError, match="dtype_policy"):
