@@ -474,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "final_val_loss": result.final_val_loss,
         "best_val_loss": result.best_val_loss,
         "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason,
+        "plateau_floor": result.plateau_floor,
         "validation_mse_to_ideal": errors,
         "training_seconds": round(result.training_seconds, 1),
         "wall_time_s": round(time.perf_counter() - started, 1),

@@ -86,6 +86,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "held_out_errors",
+    "noise_floor",
     "train_count_split",
     "train_noise2noise",
     "train_pairs",
@@ -158,9 +159,10 @@ class TrainingConfig:
         That factor, in (0, 1) (0.5).
     plateau : float or None, optional
         Stopping rule "trained to a plateau": stop when the lowest validation
-        loss improved by less than this fraction (0.01: 1 %) over the last
-        quarter of the epochs trained (checked from ``plateau_min_epochs`` on);
-        ``None`` (default): off. Early stopping (``patience``) still applies.
+        loss, less its noise floor (:func:`noise_floor`), improved by less than
+        this fraction (0.01: 1 %) over the last quarter of the epochs trained
+        (checked from ``plateau_min_epochs`` on); ``None`` (default): off. Early
+        stopping (``patience``) still applies.
     plateau_min_epochs : int, optional
         First epoch at which the plateau rule is checked (8).
     input_slices : int, optional
@@ -271,6 +273,9 @@ class TrainingResult:
     stop_reason : str or None
         ``"early_stopping"`` or ``"plateau"`` when the training stopped before
         ``config.epochs``.
+    plateau_floor : float or None
+        The validation loss's noise floor used by the plateau rule
+        (:func:`noise_floor`; None without the rule).
     """
 
     model: keras.Model
@@ -289,6 +294,7 @@ class TrainingResult:
     resumed_from_epoch: int
     initial_weights: dict[str, str] | None = None
     stop_reason: str | None = None
+    plateau_floor: float | None = None
 
     @property
     def steps(self) -> int:
@@ -487,14 +493,55 @@ def _value(logs: Mapping[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _on_plateau(val_losses: Sequence[float | None], config: TrainingConfig) -> bool:
-    """Whether the lowest validation loss improved < ``config.plateau`` over the last quarter."""
+def _on_plateau(
+    val_losses: Sequence[float | None], config: TrainingConfig, floor: float = 0.0
+) -> bool:
+    """Whether the lowest validation loss less ``floor`` improved < ``config.plateau``.
+
+    The improvement is measured over the last quarter of the epochs, relative to
+    the lowest loss before it, both less the noise floor (the part of the loss
+    that no network can remove).
+    """
     losses = [value for value in val_losses if value is not None]
     if config.plateau is None or len(losses) < max(config.plateau_min_epochs, 4):
         return False
     quarter = math.ceil(len(losses) / 4)
-    before, now = min(losses[:-quarter]), min(losses)
+    before, now = min(losses[:-quarter]) - floor, min(losses) - floor
     return before > 0 and (before - now) / before < config.plateau
+
+
+def noise_floor(validation: PairSchedule, *, noisy_targets: bool = True) -> float:
+    """The part of the validation loss that no network can remove (normalised units²).
+
+    With a noisy target ``t`` the expected loss of any network ``f`` is
+    ``E[(f(x) - E t)^2] + Var(t)`` (the Noise2Noise decomposition, see the
+    Noise2Noise chapter): the target's noise variance is a floor. Input and
+    target are two independent acquisitions of the same phantom, slice and
+    count level, so ``E[(x - t)^2] = Var(x) + Var(t) = 2 Var(t)``, and the
+    floor is half the loss of the identity on the same pairs: an estimate from
+    the noisy images alone, which a Noise2Noise training may use. With ideal
+    targets (supervised) the floor is 0.
+
+    Parameters
+    ----------
+    validation : PairSchedule
+        The held-out pairs (all their batches of epoch 0 are used).
+    noisy_targets : bool, optional
+        False for ideal targets.
+
+    Returns
+    -------
+    float
+        The floor, in the units of the loss (squared normalised intensity).
+    """
+    if not noisy_targets:
+        return 0.0
+    total = 0.0
+    for step in range(validation.steps):
+        inputs, targets = validation.batch(0, step)
+        centre = inputs[..., inputs.shape[-1] // 2]
+        total += float(np.mean((centre.astype(np.float64) - targets[..., 0]) ** 2))
+    return 0.5 * total / validation.steps
 
 
 # State of Keras callbacks that their on_train_begin resets, restored on resuming.
@@ -593,7 +640,11 @@ class _EpochKeeper(keras.callbacks.Callback):
         if (
             not state["stopped_early"]
             and self.config.plateau is not None
-            and _on_plateau([r["val_loss"] for r in state["history"]], self.config)
+            and _on_plateau(
+                [r["val_loss"] for r in state["history"]],
+                self.config,
+                state.get("plateau_floor") or 0.0,
+            )
         ):
             state["stopped_early"], state["stop_reason"] = True, "plateau"
             self.model.stop_training = True
@@ -903,6 +954,10 @@ def train_pairs(
         stateful["early_stopping"] = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=10**9, min_delta=config.min_delta
         )
+    if config.plateau is not None and validation is not None and "plateau_floor" not in state:
+        state["plateau_floor"] = noise_floor(
+            validation, noisy_targets=kind != "supervised"
+        )
     finished = state["stopped_early"] or state["epochs_completed"] >= config.epochs
     if not finished:
         sequence = _PairSequence(train, epoch=resumed_from)
@@ -960,6 +1015,7 @@ def train_pairs(
         resumed_from_epoch=resumed_from,
         initial_weights=state.get("initial_weights"),
         stop_reason=state.get("stop_reason") if state["stopped_early"] else None,
+        plateau_floor=state.get("plateau_floor"),
     )
 
 

@@ -451,6 +451,7 @@ def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypat
     assert lineage["steps_before"] == first["budget"]["steps"] == 2
     assert lineage["total_steps"] == 2 + manifest["budget"]["steps"]
     assert manifest["dtype_policy"] == manifest["training"]["dtype_policy"] == "mixed_bfloat16"
+    assert manifest["plateau_floor"] > 0 and first["plateau_floor"] is None  # noisy targets
     rows = json.loads(curve.read_text())["rows"]
     assert [row["epoch"] for row in rows] == [1, 2] and [row["steps"] for row in rows] == [2, 4]
     assert all(0 < row["val_nrmse_ideal"] < 10 for row in rows)
@@ -467,6 +468,26 @@ def test_plateau_rule_compares_the_last_quarter():
     assert training._on_plateau(flat, config)
     assert not training._on_plateau(flat[:7], config)  # too early to judge
     assert not training._on_plateau(flat, TrainingConfig())  # off by default
+    # Less its noise floor the same curve still improves by 11 % in its last quarter.
+    assert not training._on_plateau(flat, config, floor=0.63)
+
+
+class _Pairs:
+    """A validation schedule of known noise: ideal 1, input and target each of sigma 0.1."""
+
+    steps = 20
+
+    def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(step)
+        signal = np.ones((16, 24, 24, 1))
+        noise = rng.normal(0.0, 0.1, size=(2, *signal.shape))
+        return signal + noise[0], signal + noise[1]
+
+
+def test_noise_floor_is_the_target_variance_estimated_from_noisy_pairs():
+    floor = training.noise_floor(_Pairs())
+    assert floor == pytest.approx(0.01, rel=0.02)
+    assert training.noise_floor(_Pairs(), noisy_targets=False) == 0.0
 
 
 def test_a_kill_between_the_history_and_keras_backup_repeats_that_epoch(
