@@ -73,6 +73,7 @@ from .benchmark import (
     heart_slab,
 )
 from .filters import butterworth_filter, gaussian_filter_mm
+from .frame import SIMULATION_SHAPE
 from .metrics import (
     ensemble_noise,
     noise_coefficient_of_variation,
@@ -317,7 +318,7 @@ def run_tradeoff(
     count_levels: Sequence[float] = LEVEL_ORDER,
     realizations: int = EVALUATION_REALIZATIONS,
     weights_dir: str | os.PathLike[str] | None = None,
-    phantom_shape: tuple[int, int, int] = (128, 128, 128),
+    phantom_shape: tuple[int, int, int] = SIMULATION_SHAPE,
     progress: bool = True,
 ) -> Path:
     """Run (or resume) the trade-off sweep, appending one record per image to ``out``.
