@@ -127,6 +127,7 @@ __all__ = [
     "default_results",
     "heart_box_slices",
     "heart_slab",
+    "image_metrics",
     "incomplete_runs",
     "main",
     "method_images",
@@ -328,6 +329,11 @@ def oracle_log_sweep(
 def heart_box_slices(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tuple[slice, ...]:
     """The ``(z, y, x)`` box holding ``mask`` plus ``margin`` voxels on every side.
 
+    The evaluation's heart crop: its z range is the slab the networks denoise
+    (:func:`heart_slab`), the whole box is BM4D's crop. (Training crops are
+    :func:`spect_tutorial.datasets.heart_box`: a fixed size centred on the LV,
+    so that every training image has one shape.)
+
     Parameters
     ----------
     mask : numpy.ndarray
@@ -338,14 +344,16 @@ def heart_box_slices(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tupl
     Returns
     -------
     tuple of slice
-        The z range is :func:`heart_slab`'s.
+        One per axis.
     """
-    start, stop = heart_slab(mask, margin)
     mask = np.asarray(mask, dtype=bool)
-    box = [slice(start, stop)]
-    for axis, size in ((1, mask.shape[1]), (2, mask.shape[2])):
-        other = tuple(a for a in range(3) if a != axis)
-        where = np.flatnonzero(mask.any(axis=other))
+    if mask.ndim != 3 or not mask.any():
+        raise ValueError(
+            f"mask must be a non-empty (z, y, x) boolean mask, got shape {mask.shape}"
+        )
+    box = []
+    for axis, size in enumerate(mask.shape):
+        where = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
         box.append(slice(max(0, int(where[0]) - margin), min(size, int(where[-1]) + 1 + margin)))
     return tuple(box)
 
@@ -507,25 +515,10 @@ def network_method(name: str) -> Method:
 def heart_slab(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tuple[int, int]:
     """Transaxial slices ``(start, stop)`` holding ``mask`` plus ``margin`` slices each side.
 
-    Parameters
-    ----------
-    mask : numpy.ndarray
-        ``(z, y, x)`` boolean mask (e.g. the evaluation region), not empty.
-    margin : int, optional
-        Extra slices on each side (default 4 = 25.6 mm at 6.4 mm).
-
-    Returns
-    -------
-    tuple of int
-        Clipped to the volume.
+    The z range of :func:`heart_box_slices` (same arguments), clipped to the volume.
     """
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 3 or not mask.any():
-        raise ValueError(
-            f"mask must be a non-empty (z, y, x) boolean mask, got shape {mask.shape}"
-        )
-    slices = np.flatnonzero(mask.any(axis=(1, 2)))
-    return max(0, int(slices[0]) - margin), min(mask.shape[0], int(slices[-1]) + 1 + margin)
+    slab = heart_box_slices(mask, margin)[0]
+    return slab.start, slab.stop
 
 
 def _peak_rss_mb() -> float:

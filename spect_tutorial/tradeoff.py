@@ -66,6 +66,7 @@ import numpy as np
 
 from .benchmark import (
     METHODS,
+    METRICS,
     _Context,
     _load_models,
     _wall_and_defect,
@@ -76,9 +77,7 @@ from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
 from .metrics import (
     ensemble_noise,
-    noise_coefficient_of_variation,
     normal_myocardium,
-    nrmse,
     septal_peak_ratio,
 )
 from .noise import count_level_scale
@@ -270,13 +269,16 @@ def _is_unfiltered(name: str, setting: float | None, study: Study) -> bool:
     return name == "osem" and setting == study.n_iter
 
 
+# Fields of the benchmark's metric registry that a trade-off record carries too.
+_SHARED = ("nrmse", "noise_cov")
+
+
 def _image_metrics(
     image: np.ndarray, study: Study, normal: np.ndarray, base_apex: tuple[float, float]
 ) -> dict[str, Any]:
     """The per-image fields of a trade-off record."""
     return {
-        "nrmse": float(nrmse(image, study.ideal, study.evaluation_mask)),
-        "noise_cov": float(noise_coefficient_of_variation(image, study.ideal, normal)),
+        **{name: float(METRICS[name].compute(image, study, normal)) for name in _SHARED},
         "peak_ratio": septal_peak_ratio(
             image, study.ideal, study.lv, voxel_size_mm=study.voxel_size_mm
         ),
@@ -522,7 +524,7 @@ QUANTITY_LABELS = {
     "noise": "ensemble noise (%)",
     "wall_error": "wall FWHM - ideal image's (mm)",
     "defect_error": "defect error (ratio - ideal's)",
-    "nrmse": "NRMSE",
+    "nrmse": METRICS["nrmse"].label,
     "wall_failed": "failed wall fits (of 108)",
     "peak_ratio": "septal peak / ideal's",
 }
