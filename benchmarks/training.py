@@ -34,7 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODELS = {"paper": 128, "teaching": 64}
+from spect_tutorial.model import PAPER_CONFIG, TEACHING_CONFIG
+
+# Model sizes of spect_tutorial.model (importing it does not import Keras).
+MODELS = {"paper": PAPER_CONFIG, "teaching": TEACHING_CONFIG}
 POLICIES = ("float32", "mixed_bfloat16")
 CROPS = (32, 40, 48)
 THREADS = (1, 2)
@@ -55,12 +58,12 @@ def _worker(threads: int, steps: int) -> list[dict[str, Any]]:
 
     rng = np.random.default_rng(0)
     rows = []
-    for model_name, filters in MODELS.items():
+    for model_name, sizes in MODELS.items():
         for policy in POLICIES:
             for crop in CROPS:
                 keras.config.set_dtype_policy(policy)
                 try:
-                    model = win5rb(filters=filters, kernel_size=7, depth=5, seed=0)
+                    model = win5rb(**sizes, seed=0)
                 finally:
                     keras.config.set_dtype_policy("float32")
                 model.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mean_squared_error")
@@ -78,7 +81,7 @@ def _worker(threads: int, steps: int) -> list[dict[str, Any]]:
                 rows.append(
                     {
                         "model": model_name,
-                        "filters": filters,
+                        "filters": sizes["filters"],
                         "dtype_policy": policy,
                         "crop_px": crop,
                         "threads": threads,
@@ -100,7 +103,6 @@ def _bf16_check(steps: int, tolerance: float) -> dict[str, Any]:
     import tempfile
 
     from spect_tutorial.datasets import synthetic_training_set
-    from spect_tutorial.model import TEACHING_CONFIG
     from spect_tutorial.training import PairSource, TrainingConfig, train_pairs
 
     data = synthetic_training_set(
@@ -141,7 +143,7 @@ def _bf16_check(steps: int, tolerance: float) -> dict[str, Any]:
         for policy, values in results.items()
     }
     return {
-        "model": "teaching (64 filters)",
+        "model": f"teaching ({TEACHING_CONFIG['filters']} filters)",
         "data": "synthetic_training_set(n_phantoms=6, realizations=3, n_slices=8, 48x48)",
         "per_policy": results,
         "relative_difference_of_last_val_loss": difference,

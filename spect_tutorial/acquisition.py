@@ -34,7 +34,12 @@ import numpy as np
 from scipy import ndimage, sparse
 
 from ._validation import check_fields, integer, is_finite_number, real_array, real_number
-from .frame import axis_coordinates_mm, check_voxel_size_mm
+from .frame import (
+    RECONSTRUCTION_SHAPE,
+    RECONSTRUCTION_VOXEL_SIZE_MM,
+    axis_coordinates_mm,
+    check_voxel_size_mm,
+)
 
 __all__ = [
     "SpectGeometry",
@@ -43,7 +48,8 @@ __all__ = [
     "scatter_projections",
 ]
 
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # 2.3548
+#: FWHM of a Gaussian divided by its standard deviation, 2 sqrt(2 ln 2) = 2.3548.
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 # Arrays handled at once stay below this many float32 elements (about 32 MB).
 _CHUNK_ELEMENTS = 1 << 23
 # Attenuation factors of every view are cached when they fit in this many bytes
@@ -91,8 +97,8 @@ class SpectGeometry:
     n_views: int = 64
     start_angle_deg: float = -45.0
     arc_deg: float = 180.0
-    n_bins: int = 64
-    bin_size_mm: float = 6.4
+    n_bins: int = RECONSTRUCTION_SHAPE[2]
+    bin_size_mm: float = RECONSTRUCTION_VOXEL_SIZE_MM
     radius_mm: float = 250.0
     hole_diameter_mm: float = 1.5
     hole_length_mm: float = 33.0

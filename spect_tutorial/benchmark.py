@@ -17,8 +17,8 @@ seed) and applies every method of :data:`METHODS` to the same noisy image:
 ``gaussian_optimal``            3-D Gaussian with the NRMSE-optimal FWHM (oracle)
 ``gaussian_8mm``, ``_10mm``     clinical 3-D Gaussians
 ``butterworth``                 order 5, 0.41 cycles/cm on the projections, then OSEM
-``win5rb_n2n_paper``            the shipped WIN5-RB (Noise2Noise, 128 filters)
-``win5rb_*_teaching``           64-filter models: Noise2Noise, count split, supervised
+``win5rb_n2n_paper``            the shipped WIN5-RB (Noise2Noise, ``model.PAPER_CONFIG``)
+``win5rb_*_teaching``           ``model.TEACHING_CONFIG``: Noise2Noise, count split, supervised
 ``bm4d``                        BM4D with the NRMSE-optimal sigma (oracle), heart box
 ==============================  ===============================================
 
@@ -87,6 +87,7 @@ from typing import Any
 import numpy as np
 
 from .filters import butterworth_filter, gaussian_filter_mm, optimal_fwhm
+from .frame import SIMULATION_SHAPE
 from .metrics import (
     coefficient_of_variation,
     defect_ratio,
@@ -96,6 +97,7 @@ from .metrics import (
     psnr,
     ssim,
 )
+from .model import PAPER_CONFIG, TEACHING_CONFIG
 from .noise import count_level_scale
 from .phantom import Phantom
 from .protocol import (
@@ -116,13 +118,16 @@ __all__ = [
     "DEFAULT_RESULTS",
     "DEFAULT_TERRITORY_RESULTS",
     "METHODS",
+    "METRICS",
     "PROTOCOLS",
     "Method",
+    "Metric",
     "bm4d_available",
     "build_parser",
     "default_results",
     "heart_box_slices",
     "heart_slab",
+    "image_metrics",
     "incomplete_runs",
     "main",
     "method_images",
@@ -324,6 +329,11 @@ def oracle_log_sweep(
 def heart_box_slices(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tuple[slice, ...]:
     """The ``(z, y, x)`` box holding ``mask`` plus ``margin`` voxels on every side.
 
+    The evaluation's heart crop: its z range is the slab the networks denoise
+    (:func:`heart_slab`), the whole box is BM4D's crop. (Training crops are
+    :func:`spect_tutorial.datasets.heart_box`: a fixed size centred on the LV,
+    so that every training image has one shape.)
+
     Parameters
     ----------
     mask : numpy.ndarray
@@ -334,14 +344,16 @@ def heart_box_slices(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tupl
     Returns
     -------
     tuple of slice
-        The z range is :func:`heart_slab`'s.
+        One per axis.
     """
-    start, stop = heart_slab(mask, margin)
     mask = np.asarray(mask, dtype=bool)
-    box = [slice(start, stop)]
-    for axis, size in ((1, mask.shape[1]), (2, mask.shape[2])):
-        other = tuple(a for a in range(3) if a != axis)
-        where = np.flatnonzero(mask.any(axis=other))
+    if mask.ndim != 3 or not mask.any():
+        raise ValueError(
+            f"mask must be a non-empty (z, y, x) boolean mask, got shape {mask.shape}"
+        )
+    box = []
+    for axis, size in enumerate(mask.shape):
+        where = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
         box.append(slice(max(0, int(where[0]) - margin), min(size, int(where[-1]) + 1 + margin)))
     return tuple(box)
 
@@ -374,6 +386,9 @@ def _bm4d(context: _Context, k: int) -> tuple[np.ndarray, dict[str, Any]]:
     }
 
 
+# The networks' widths in their labels (the sizes of spect_tutorial.model).
+_PAPER_WIDTH, _TEACHING_WIDTH = PAPER_CONFIG["filters"], TEACHING_CONFIG["filters"]
+
 #: Every method, in table order.
 METHODS: dict[str, Method] = {
     method.name: method
@@ -383,13 +398,113 @@ METHODS: dict[str, Method] = {
         Method("gaussian_8mm", "Gaussian 8 mm", partial(_gaussian_fixed, 8.0)),
         Method("gaussian_10mm", "Gaussian 10 mm", partial(_gaussian_fixed, 10.0)),
         Method("butterworth", "Butterworth 5 / 0.41 cycles/cm", _butterworth),
-        _network_method("win5rb_n2n_paper", "WIN5-RB Noise2Noise (128 filters)"),
-        _network_method("win5rb_n2n_teaching", "WIN5-RB Noise2Noise (64)"),
-        _network_method("win5rb_split_teaching", "WIN5-RB count split (64)"),
-        _network_method("win5rb_supervised_teaching", "WIN5-RB supervised (64)"),
+        _network_method("win5rb_n2n_paper", f"WIN5-RB Noise2Noise ({_PAPER_WIDTH} filters)"),
+        _network_method("win5rb_n2n_teaching", f"WIN5-RB Noise2Noise ({_TEACHING_WIDTH})"),
+        _network_method("win5rb_split_teaching", f"WIN5-RB count split ({_TEACHING_WIDTH})"),
+        _network_method("win5rb_supervised_teaching", f"WIN5-RB supervised ({_TEACHING_WIDTH})"),
         Method("bm4d", "BM4D, optimal sigma (oracle)", _bm4d, requires="bm4d"),
     )
 }
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A summarised field of the benchmark records: how it is computed and shown.
+
+    Attributes
+    ----------
+    name : str
+        Record field.
+    label : str
+        Display name, with units, for tables and widgets.
+    digits : int
+        Decimals shown in tables.
+    better : {"lower", "higher"} or None
+        Which way an image improves; ``None`` where closer to the ideal
+        image's value is better, or for context values (the ideal image's and
+        the true wall, the chosen FWHM).
+    compute : callable or None
+        ``compute(image, study, normal) -> float``: the value of ``image`` (the
+        study's grid and relative units) against ``study.ideal`` over the
+        study's regions, ``normal`` being the normal myocardium
+        (:func:`~spect_tutorial.metrics.normal_myocardium`). ``None`` for
+        fields a record gets elsewhere: the wall and defect fits (with their
+        failure count), the ideal image's values, the method's own extras.
+    """
+
+    name: str
+    label: str
+    digits: int = 1
+    better: str | None = None
+    compute: Callable[[np.ndarray, Study, np.ndarray], float] | None = field(
+        default=None, repr=False
+    )
+
+
+def _mean_ratio(image: np.ndarray, study: Study, normal: np.ndarray) -> float:
+    """Mean over the evaluation region over the ideal image's: the bias of the mean."""
+    region = study.evaluation_mask
+    return float(image[region].mean(dtype=np.float64) / study.ideal[region].mean(dtype=np.float64))
+
+
+#: Every summarised record field, in record order; those with a ``compute`` are written
+#: by :func:`run_benchmark` for every image (add a metric here and it is recorded,
+#: summarised and tabulated).
+METRICS: dict[str, Metric] = {
+    metric.name: metric
+    # compute(f, s, n): f the image, s the study, n the normal myocardium.
+    for metric in (
+        Metric("nrmse", "NRMSE", 3, "lower", lambda f, s, n: nrmse(f, s.ideal, s.evaluation_mask)),
+        Metric(
+            "psnr", "PSNR (dB)", 1, "higher",
+            lambda f, s, n: psnr(f, s.ideal, region=s.evaluation_mask),
+        ),
+        Metric(
+            "ssim", "SSIM", 3, "higher", lambda f, s, n: ssim(f, s.ideal, region=s.evaluation_mask)
+        ),
+        Metric("cov", "CoV", 3, "lower", lambda f, s, n: coefficient_of_variation(f, n)),
+        Metric(
+            "noise_cov", "noise CoV", 3, "lower",
+            lambda f, s, n: noise_coefficient_of_variation(f, s.ideal, n),
+        ),
+        Metric("mean_ratio", "mean / ideal's", 1, None, _mean_ratio),
+        Metric("wall_mm", "wall (mm)"),
+        Metric("wall_ideal_mm", "ideal wall (mm)"),
+        Metric("wall_true_mm", "true wall (mm)"),
+        Metric("defect_ratio", "defect ratio", 3),
+        Metric("defect_ratio_ideal", "ideal defect ratio"),
+        Metric("fwhm_mm", "FWHM (mm)"),
+        Metric("method_s", "time (s)", 1, "lower"),
+    )
+}
+
+
+def image_metrics(
+    image: np.ndarray, study: Study, names: Sequence[str] | None = None
+) -> dict[str, float]:
+    """The computed :data:`METRICS` of one image, as the benchmark records them.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(z, y, x)`` image on the study's grid, in its relative units.
+    study : Study
+        The simulated study (ideal image and regions).
+    names : sequence of str, optional
+        Metrics to compute (default every metric with a ``compute``).
+
+    Returns
+    -------
+    dict of str to float
+        Name -> value, in the order asked.
+    """
+    normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
+    chosen = [METRICS[name] for name in names] if names is not None else METRICS.values()
+    return {
+        metric.name: float(metric.compute(image, study, normal))
+        for metric in chosen
+        if metric.compute is not None
+    }
 
 
 def network_method(name: str) -> Method:
@@ -400,25 +515,10 @@ def network_method(name: str) -> Method:
 def heart_slab(mask: np.ndarray, margin: int = SLAB_MARGIN_SLICES) -> tuple[int, int]:
     """Transaxial slices ``(start, stop)`` holding ``mask`` plus ``margin`` slices each side.
 
-    Parameters
-    ----------
-    mask : numpy.ndarray
-        ``(z, y, x)`` boolean mask (e.g. the evaluation region), not empty.
-    margin : int, optional
-        Extra slices on each side (default 4 = 25.6 mm at 6.4 mm).
-
-    Returns
-    -------
-    tuple of int
-        Clipped to the volume.
+    The z range of :func:`heart_box_slices` (same arguments), clipped to the volume.
     """
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 3 or not mask.any():
-        raise ValueError(
-            f"mask must be a non-empty (z, y, x) boolean mask, got shape {mask.shape}"
-        )
-    slices = np.flatnonzero(mask.any(axis=(1, 2)))
-    return max(0, int(slices[0]) - margin), min(mask.shape[0], int(slices[-1]) + 1 + margin)
+    slab = heart_box_slices(mask, margin)[0]
+    return slab.start, slab.stop
 
 
 def _peak_rss_mb() -> float:
@@ -731,7 +831,7 @@ def run_benchmark(
     count_levels: Sequence[float] = EVALUATION_COUNT_LEVELS,
     realizations: int = EVALUATION_REALIZATIONS,
     weights_dir: str | os.PathLike[str] | None = None,
-    phantom_shape: tuple[int, int, int] = (128, 128, 128),
+    phantom_shape: tuple[int, int, int] = SIMULATION_SHAPE,
     progress: bool = True,
     acquisition: str = "v1",
     protocol: str = "heldout",
@@ -835,7 +935,6 @@ def run_benchmark(
                 simulate_s = (time.perf_counter() - started) / realizations
                 del phantom
                 region = study.evaluation_mask
-                normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
                 # With an additive scatter term the ideal image differs per level.
                 ideal_key = index if study.additive is None else (index, level)
                 if ideal_key not in ideal_metrics_of:
@@ -858,17 +957,7 @@ def run_benchmark(
                         "seed": seed,
                         "realization": k,
                         **patient,
-                        "nrmse": float(nrmse(image, study.ideal, region)),
-                        "psnr": float(psnr(image, study.ideal, region=region)),
-                        "ssim": float(ssim(image, study.ideal, region=region)),
-                        "cov": float(coefficient_of_variation(image, normal)),
-                        "noise_cov": float(
-                            noise_coefficient_of_variation(image, study.ideal, normal)
-                        ),
-                        "mean_ratio": float(
-                            image[region].mean(dtype=np.float64)
-                            / study.ideal[region].mean(dtype=np.float64)
-                        ),
+                        **image_metrics(image, study),
                         **_wall_and_defect(image, study, base_apex),
                         **ideal_metrics,
                         **extra,
@@ -1083,11 +1172,11 @@ def readme_table(
     header = [
         "method",
         "counts (%)",
-        "NRMSE",
-        "NRMSE / optimal Gaussian's",
-        "SSIM",
-        "CoV",
-        "wall (mm)",
+        METRICS["nrmse"].label,
+        f"{METRICS['nrmse'].label} / optimal Gaussian's",
+        METRICS["ssim"].label,
+        METRICS["cov"].label,
+        METRICS["wall_mm"].label,
         "defect error",
         "ensemble noise",
     ]
@@ -1100,13 +1189,19 @@ def readme_table(
             defect = derived(records, method, count_level=level, function=defect_ratio_error)
             partial = incomplete.get((method, float(level)))
             counts = f"{level:g}" if partial is None else f"{level:g} ({partial} of {n_all})"
+            cell = {
+                name: entries[name].format(METRICS[name].digits) if name in entries else "–"
+                for name in ("nrmse", "ssim", "cov", "wall_mm")
+            }
             cells = [labels.get(method, method), counts]
             cells += [
-                entries["nrmse"].format(3) if "nrmse" in entries else "–",
-                ratio.format(3) if ratio.n and method != "gaussian_optimal" else "–",
-                entries["ssim"].format(3) if "ssim" in entries else "–",
-                entries["cov"].format(3) if "cov" in entries else "–",
-                entries["wall_mm"].format(1) if "wall_mm" in entries else "–",
+                cell["nrmse"],
+                ratio.format(METRICS["nrmse"].digits)
+                if ratio.n and method != "gaussian_optimal"
+                else "–",
+                cell["ssim"],
+                cell["cov"],
+                cell["wall_mm"],
                 f"{defect.mean:+.3f} ± {defect.half_width:.3f}" if defect.n > 1 else "–",
                 ensemble.get((method, level), "–"),
             ]

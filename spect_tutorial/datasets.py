@@ -85,7 +85,13 @@ from ._validation import (
     real_number,
 )
 from .acquisition import SpectGeometry
-from .frame import check_voxel_size_mm, mm_to_index
+from .frame import (
+    RECONSTRUCTION_VOXEL_SIZE_MM,
+    SIMULATION_SHAPE,
+    SIMULATION_VOXEL_SIZE_MM,
+    check_voxel_size_mm,
+    mm_to_index,
+)
 from .noise import STANDARD_COUNT_LEVELS, realization_seed, split_counts
 from .protocol import check_disjoint_from_evaluation
 
@@ -192,16 +198,22 @@ def volume_mean(volume: Any) -> float:
     return float(np.mean(np.asarray(volume), dtype=np.float64))
 
 
-def normalise(images: Any, mean: float) -> np.ndarray:
+def normalise(images: Any, mean: float | np.ndarray) -> np.ndarray:
     """Divide images by a volume mean; a zero mean gives zeros, never NaN.
+
+    The network's one input normalisation: the training pairs
+    (:func:`gather_pairs`), the training's validation report and
+    :func:`spect_tutorial.inference.denoise` all call it.
 
     Parameters
     ----------
     images : array_like
         A volume or slices of it, any shape.
-    mean : float
-        The *input's* volume mean (:func:`volume_mean`), >= 0 and finite. Use
-        the input's mean for its target too, so a pair keeps its relative scale.
+    mean : float or array_like
+        The *input's* volume mean (:func:`volume_mean`), >= 0 and finite; or a
+        1-D array of one such mean per entry along the first axis of
+        ``images`` (a batch of pairs). Use the input's mean for its target too,
+        so a pair keeps its relative scale.
 
     Returns
     -------
@@ -211,7 +223,8 @@ def normalise(images: Any, mean: float) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``mean`` is negative or not finite.
+        If ``mean`` is negative or not finite, or holds more than one mean per
+        image.
 
     Notes
     -----
@@ -228,13 +241,19 @@ def normalise(images: Any, mean: float) -> np.ndarray:
     >>> normalise(np.zeros(2), 0.0)
     array([0., 0.], dtype=float32)
     """
-    mean = float(mean)
-    if not math.isfinite(mean) or mean < 0:
-        raise ValueError(f"mean must be a finite number >= 0, got {mean!r}")
+    means = np.asarray(mean, dtype=np.float64)
     values = np.asarray(images)
-    if mean == 0.0:
-        return np.zeros(values.shape, dtype=np.float32)
-    return (values.astype(np.float64) / mean).astype(np.float32)
+    if means.ndim > 1 or (means.ndim == 1 and means.shape[0] != values.shape[0]):
+        raise ValueError(
+            f"mean must be one number or one per image along the first axis of images "
+            f"(shape {values.shape}), got shape {means.shape}"
+        )
+    if not np.all(np.isfinite(means)) or np.any(means < 0):
+        raise ValueError(f"mean must be a finite number >= 0, got {mean!r}")
+    scale = means.reshape(means.shape + (1,) * (values.ndim - means.ndim))
+    result = np.zeros(values.shape, dtype=np.float64)
+    np.divide(values, scale, out=result, where=scale > 0)
+    return result.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -781,8 +800,8 @@ def build_training_set(
     crop_px: tuple[int, int] | None = (48, 48),
     slab_half_width_mm: float | None = DEFAULT_SLAB_HALF_WIDTH_MM,
     count_splitting: bool = False,
-    shape: tuple[int, int, int] = (128, 128, 128),
-    voxel_size_mm: float = 3.2,
+    shape: tuple[int, int, int] = SIMULATION_SHAPE,
+    voxel_size_mm: float = SIMULATION_VOXEL_SIZE_MM,
     defect_probability: float = 0.5,
     geometry: SpectGeometry | None = None,
     n_iter: int = 4,
@@ -1172,14 +1191,14 @@ def synthetic_training_set(
         means=np.asarray(means, dtype=np.float64),
         count_levels=levels,
         validation=validation,
-        voxel_size_mm=6.4,
+        voxel_size_mm=RECONSTRUCTION_VOXEL_SIZE_MM,
         phantom_seeds=tuple(seeds["phantom"]),
     )
     reference = IdealStore(
         images=ideal,
         myocardium=ideal > 1.0,
         validation=validation,
-        voxel_size_mm=6.4,
+        voxel_size_mm=RECONSTRUCTION_VOXEL_SIZE_MM,
         has_defect=np.zeros(n_phantoms, dtype=bool),
     )
     manifest = {
@@ -1187,7 +1206,7 @@ def synthetic_training_set(
         "phantom_seeds": seeds["phantom"],
         "noise_seeds": seeds["noise"],
         "validation_phantoms": np.flatnonzero(validation).tolist(),
-        "reconstruction_voxel_size_mm": 6.4,
+        "reconstruction_voxel_size_mm": RECONSTRUCTION_VOXEL_SIZE_MM,
     }
     return TrainingData(dataset, reference, None, plain_json(manifest), None)
 
@@ -1296,8 +1315,6 @@ def gather_pairs(
     pairs = np.asarray(pairs, dtype=np.int64)
     phantom, level, slice_, first, second = pairs.T
     means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
-    scale = np.zeros_like(means)
-    np.divide(1.0, means, out=scale, where=means > 0)
     if integer(input_slices, "input_slices", unit="(odd)") % 2 == 0:
         raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
     half = int(input_slices) // 2
@@ -1311,8 +1328,7 @@ def gather_pairs(
         targets = reference.level_images[phantom, level, slice_]
     else:
         targets = reference.images[phantom, slice_]
-    inputs = (inputs * scale[:, None, None, None]).astype(np.float32)
-    targets = (targets * scale[:, None, None]).astype(np.float32)
+    inputs, targets = normalise(inputs, means), normalise(targets, means)
     if crop_px is not None:
         height, width = crop_px
         rows = offsets[:, 0, None] + np.arange(height)

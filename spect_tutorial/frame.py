@@ -22,12 +22,26 @@ import numpy as np
 from ._validation import real_number
 
 __all__ = [
+    "RECONSTRUCTION_SHAPE",
+    "RECONSTRUCTION_VOXEL_SIZE_MM",
+    "SIMULATION_SHAPE",
+    "SIMULATION_VOXEL_SIZE_MM",
     "LVGeometry",
     "axis_coordinates_mm",
     "check_voxel_size_mm",
     "index_to_mm",
     "mm_to_index",
 ]
+
+#: The simulation grid (``(z, y, x)`` voxels and their edge in mm): phantoms are voxelised
+#: at 128^3 x 3.2 mm, twice as fine as the reconstruction grid (against the inverse crime).
+SIMULATION_SHAPE: tuple[int, int, int] = (128, 128, 128)
+SIMULATION_VOXEL_SIZE_MM = 3.2
+
+#: The reconstruction grid, 64^3 x 6.4 mm: one voxel per detector bin of the ASNC camera
+#: (:class:`~spect_tutorial.acquisition.SpectGeometry`), the grid the networks train at.
+RECONSTRUCTION_SHAPE: tuple[int, int, int] = (64, 64, 64)
+RECONSTRUCTION_VOXEL_SIZE_MM = 6.4
 
 _ORTHOGONALITY_TOLERANCE = 1e-3
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import int_tuple, integer, real_array
-from .frame import check_voxel_size_mm
+from .datasets import normalise, volume_mean
+from .frame import RECONSTRUCTION_VOXEL_SIZE_MM, check_voxel_size_mm
 from .weights import DEFAULT_MODEL, load_manifest, load_pretrained
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
@@ -42,7 +43,7 @@ __all__ = [
 
 #: Training voxel size (mm) assumed for a model without a manifest (e.g. one trained
 #: live in a chapter): the study's reconstruction grid.
-ASSUMED_TRAINING_VOXEL_SIZE_MM = 6.4
+ASSUMED_TRAINING_VOXEL_SIZE_MM = RECONSTRUCTION_VOXEL_SIZE_MM
 
 #: Largest relative difference between the volume's voxel size and the model's
 #: training voxel size that :func:`denoise` accepts (10 %).
@@ -131,19 +132,8 @@ def _check_model(model: Any) -> keras.Model:
 
 
 # ---------------------------------------------------------------------------
-# Normalisation and prediction
+# Prediction
 # ---------------------------------------------------------------------------
-
-
-def _normalise(values: np.ndarray) -> tuple[np.ndarray, float]:
-    """``(values / mean, mean)`` with the mean over the whole volume; all-zero -> zeros.
-
-    The same rule as the training data: one scale per volume, no per-exam parameter.
-    """
-    mean = float(np.mean(values, dtype=np.float64))
-    if mean == 0.0:
-        return np.zeros(values.shape, dtype=np.float32), 0.0
-    return (values.astype(np.float64) / mean).astype(np.float32), mean
 
 
 def _predict_slices(model: keras.Model, slices: np.ndarray, batch_size: int) -> np.ndarray:
@@ -253,7 +243,8 @@ def denoise(
 
     result = values.astype(np.float32)  # always a copy
     for index, single in enumerate(values):
-        scaled, mean = _normalise(single)
+        mean = volume_mean(single)  # the training data's normalisation (datasets.normalise)
+        scaled = normalise(single, mean)
         if mean == 0.0:
             result[index, start:stop] = 0.0
             continue

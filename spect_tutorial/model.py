@@ -9,20 +9,22 @@ batch normalisation only works together with this input-to-output skip.
 
 The model is written with the Keras 3 functional API only, so it also runs on
 other Keras backends (e.g. PyTorch on a GPU machine) and the weights it saves
-load with TensorFlow. Importing this module imports Keras.
+load with TensorFlow. Keras is imported when a model is built, not with this
+module, so the sizes below (:data:`PAPER_CONFIG`, the single source of the
+training presets and the benchmark's labels) are read without TensorFlow.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validation import integer
 from .quiet import import_quietly
 
-# TensorFlow's start-up log is filtered out of the reader's output (see spect_tutorial.quiet).
-keras = import_quietly("keras")
+if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
+    import keras
 
 __all__ = [
     "BATCH_NORM_MOMENTUM",
@@ -60,9 +62,9 @@ def _check_architecture(filters: Any, kernel_size: Any, depth: Any) -> tuple[int
 
 def win5rb(
     *,
-    filters: int = 128,
-    kernel_size: int = 7,
-    depth: int = 5,
+    filters: int = PAPER_CONFIG["filters"],
+    kernel_size: int = PAPER_CONFIG["kernel_size"],
+    depth: int = PAPER_CONFIG["depth"],
     seed: int | None = None,
     name: str = "win5rb",
     channels: int = 1,
@@ -123,6 +125,8 @@ def win5rb(
     channels = integer(channels, "channels", whole_floats=True)
     if channels % 2 == 0:
         raise ValueError(f"channels must be odd (a centre slice), got {channels}")
+    # TensorFlow's start-up log is filtered out of the reader's output (spect_tutorial.quiet).
+    keras = import_quietly("keras")
     inputs = keras.Input(shape=(None, None, channels), name="noisy")
     branch = inputs
 
@@ -197,6 +201,7 @@ def receptive_field_px(model: keras.Model) -> int:
 
     Computed from the model's convolution layers (stride 1): ``1 + sum(k - 1)``.
     """
+    keras = import_quietly("keras")
     size = 1
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):

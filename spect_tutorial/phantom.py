@@ -20,7 +20,7 @@ import numpy as np
 from ._files import plain_json
 from ._validation import check_allocation, check_fields, int_tuple, is_finite_number, real_number
 from ._validation import volume as check_volume
-from .frame import LVGeometry, check_voxel_size_mm
+from .frame import SIMULATION_SHAPE, SIMULATION_VOXEL_SIZE_MM, LVGeometry, check_voxel_size_mm
 from .segments import (
     _APICAL_CENTRES_DEG,
     _RING_CENTRES_DEG,
@@ -509,8 +509,6 @@ def organ_shapes(anatomy: Anatomy, defect: Defect | None = None) -> list[tuple[s
     ]
 
 
-_DEFAULT_SHAPE = (128, 128, 128)
-_DEFAULT_VOXEL_SIZE_MM = 3.2
 #: Mask names every analytic phantom carries (``"defect"`` only when it has one).
 MASK_NAMES = tuple(name for name in ORGAN_ORDER if name != "defect")
 
@@ -549,8 +547,8 @@ def _check_shape(shape: Any) -> tuple[int, int, int]:
 
 def make_phantom(
     *,
-    shape: tuple[int, int, int] = _DEFAULT_SHAPE,
-    voxel_size_mm: float = _DEFAULT_VOXEL_SIZE_MM,
+    shape: tuple[int, int, int] = SIMULATION_SHAPE,
+    voxel_size_mm: float = SIMULATION_VOXEL_SIZE_MM,
     anatomy: Anatomy | None = None,
     uptake: Uptake | None = None,
     defect: Defect | None = None,
@@ -808,8 +806,8 @@ def _clear_liver_from_heart(anatomy: Anatomy, *, step_mm: float = 2.0) -> Anatom
 def random_phantom(
     *,
     seed: int | np.random.Generator,
-    shape: tuple[int, int, int] = _DEFAULT_SHAPE,
-    voxel_size_mm: float = _DEFAULT_VOXEL_SIZE_MM,
+    shape: tuple[int, int, int] = SIMULATION_SHAPE,
+    voxel_size_mm: float = SIMULATION_VOXEL_SIZE_MM,
     defect_probability: float = 0.5,
     supersample: int = 4,
     defect_model: str = "territories",

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .frame import SIMULATION_SHAPE, SIMULATION_VOXEL_SIZE_MM
 from .noise import STANDARD_COUNT_LEVELS
 from .phantom import Defect, Phantom, random_phantom
 
@@ -129,8 +130,8 @@ def _entry(entries: tuple[Any, ...], index: int, what: str) -> Any:
 def evaluation_phantom(
     index: int,
     *,
-    shape: tuple[int, int, int] = (128, 128, 128),
-    voxel_size_mm: float = 3.2,
+    shape: tuple[int, int, int] = SIMULATION_SHAPE,
+    voxel_size_mm: float = SIMULATION_VOXEL_SIZE_MM,
 ) -> Phantom:
     """Build held-out patient ``index`` (0-based) of :data:`EVALUATION_PHANTOMS`.
 
@@ -158,8 +159,8 @@ def evaluation_phantom(
 def territory_phantom(
     index: int,
     *,
-    shape: tuple[int, int, int] = (128, 128, 128),
-    voxel_size_mm: float = 3.2,
+    shape: tuple[int, int, int] = SIMULATION_SHAPE,
+    voxel_size_mm: float = SIMULATION_VOXEL_SIZE_MM,
 ) -> Phantom:
     """Build defect-safety patient ``index`` (0-based) of :data:`TERRITORY_PHANTOMS`.
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import integer, real_number
+from .benchmark import METRICS as _REGISTRY
 
 __all__ = [
     "METRICS",
@@ -49,22 +50,9 @@ __all__ = [
     "wall_error_mm",
 ]
 
-#: Metrics of a record that are summarised, with their display names and units.
-METRICS: dict[str, str] = {
-    "nrmse": "NRMSE",
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
-    "cov": "CoV",
-    "noise_cov": "noise CoV",
-    "mean_ratio": "mean / ideal's",
-    "wall_mm": "wall (mm)",
-    "wall_ideal_mm": "ideal wall (mm)",
-    "wall_true_mm": "true wall (mm)",
-    "defect_ratio": "defect ratio",
-    "defect_ratio_ideal": "ideal defect ratio",
-    "fwhm_mm": "FWHM (mm)",
-    "method_s": "time (s)",
-}
+#: Metrics of a record that are summarised, with their display names and units (from the
+#: registry :data:`spect_tutorial.benchmark.METRICS`).
+METRICS: dict[str, str] = {name: metric.label for name, metric in _REGISTRY.items()}
 
 _KEY_FIELDS = ("method", "count_level", "phantom", "realization")
 
@@ -457,9 +445,6 @@ def summary_rows(
     return rows
 
 
-_DIGITS = {"nrmse": 3, "ssim": 3, "cov": 3, "noise_cov": 3, "psnr": 1, "defect_ratio": 3}
-
-
 def markdown_table(
     summary: Mapping[str, Mapping[float, Mapping[str, Estimate]]],
     *,
@@ -490,7 +475,8 @@ def markdown_table(
             cells = [labels.get(method, method), f"{level:g}"]
             for metric in metrics:
                 value = entries.get(metric)
-                cells.append("–" if value is None else value.format(_DIGITS.get(metric, 1)))
+                digits = _REGISTRY[metric].digits if metric in _REGISTRY else 1
+                cells.append("–" if value is None else value.format(digits))
             rows.append(cells)
     return markdown_rows(header, rows)
 

@@ -35,6 +35,7 @@ from scipy import ndimage, optimize, special
 
 from ._validation import increasing_pair, integer
 from ._validation import volume as check_volume
+from .acquisition import FWHM_PER_SIGMA
 from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
 from .segments import aha_segment
 from .shapes import distance_to_ellipse
@@ -47,8 +48,6 @@ __all__ = [
     "wall_thickness",
 ]
 
-#: FWHM of a Gaussian divided by its standard deviation, 2 sqrt(2 ln 2).
-FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 # Smallest Gaussian width (mm) and box width (mm) the profile fit may use.
 _MIN_SIGMA_MM = 0.2

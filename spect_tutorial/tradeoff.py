@@ -66,6 +66,7 @@ import numpy as np
 
 from .benchmark import (
     METHODS,
+    METRICS,
     _Context,
     _load_models,
     _wall_and_defect,
@@ -73,11 +74,10 @@ from .benchmark import (
     heart_slab,
 )
 from .filters import butterworth_filter, gaussian_filter_mm
+from .frame import SIMULATION_SHAPE
 from .metrics import (
     ensemble_noise,
-    noise_coefficient_of_variation,
     normal_myocardium,
-    nrmse,
     septal_peak_ratio,
 )
 from .noise import count_level_scale
@@ -269,13 +269,16 @@ def _is_unfiltered(name: str, setting: float | None, study: Study) -> bool:
     return name == "osem" and setting == study.n_iter
 
 
+# Fields of the benchmark's metric registry that a trade-off record carries too.
+_SHARED = ("nrmse", "noise_cov")
+
+
 def _image_metrics(
     image: np.ndarray, study: Study, normal: np.ndarray, base_apex: tuple[float, float]
 ) -> dict[str, Any]:
     """The per-image fields of a trade-off record."""
     return {
-        "nrmse": float(nrmse(image, study.ideal, study.evaluation_mask)),
-        "noise_cov": float(noise_coefficient_of_variation(image, study.ideal, normal)),
+        **{name: float(METRICS[name].compute(image, study, normal)) for name in _SHARED},
         "peak_ratio": septal_peak_ratio(
             image, study.ideal, study.lv, voxel_size_mm=study.voxel_size_mm
         ),
@@ -317,7 +320,7 @@ def run_tradeoff(
     count_levels: Sequence[float] = LEVEL_ORDER,
     realizations: int = EVALUATION_REALIZATIONS,
     weights_dir: str | os.PathLike[str] | None = None,
-    phantom_shape: tuple[int, int, int] = (128, 128, 128),
+    phantom_shape: tuple[int, int, int] = SIMULATION_SHAPE,
     progress: bool = True,
 ) -> Path:
     """Run (or resume) the trade-off sweep, appending one record per image to ``out``.
@@ -521,7 +524,7 @@ QUANTITY_LABELS = {
     "noise": "ensemble noise (%)",
     "wall_error": "wall FWHM - ideal image's (mm)",
     "defect_error": "defect error (ratio - ideal's)",
-    "nrmse": "NRMSE",
+    "nrmse": METRICS["nrmse"].label,
     "wall_failed": "failed wall fits (of 108)",
     "peak_ratio": "septal peak / ideal's",
 }

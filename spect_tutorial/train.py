@@ -22,14 +22,16 @@ refusal. Checkpoints go to ``--work-dir`` (default ``.cache/train/<name>``,
 git-ignored): run the same command again after an interruption and it resumes
 where the last finished epoch left off. Never commit checkpoints.
 
-Presets (``--config``), each option overridable:
+Presets (``--config``, :data:`PRESETS`), each option overridable: the model
+sizes of :mod:`spect_tutorial.model` and one training budget:
 
-============  =======  ======  ===============  =========================
-config        filters  epochs  steps per epoch  budget at batch 16
-============  =======  ======  ===============  =========================
-``teaching``  64       30      100              3,000 steps, 48,000 crops
-``paper``     128      30      100              3,000 steps, 48,000 crops
-============  =======  ======  ===============  =========================
+============  ==========================================  =========================
+config        model                                       budget at batch 16
+============  ==========================================  =========================
+``teaching``  :data:`~spect_tutorial.model.TEACHING_CONFIG`  30 epochs x 100 steps:
+                                                          3,000 steps, 48,000 crops
+``paper``     :data:`~spect_tutorial.model.PAPER_CONFIG`     the same
+============  ==========================================  =========================
 
 Both train on 48 x 48 crops (307 mm at 6.4 mm) of the heart slab of 24
 random phantoms (18 for training, 6 held out for early stopping), 4
@@ -77,28 +79,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .model import PAPER_CONFIG, TEACHING_CONFIG
+
 __all__ = ["PRESETS", "build_parser", "main"]
 
 _METHODS = {"noise2noise": "n2n", "count_split": "split", "supervised": "supervised"}
 
-#: Model size and training budget of each ``--config``.
+# The training budget of both presets.
+_BUDGET = {
+    "epochs": 30,
+    "steps_per_epoch": 100,
+    "validation_steps": 20,
+    "batch_size": 16,
+    "patience": 5,
+}
+
+#: Model size (the sizes of :mod:`spect_tutorial.model`) and training budget of each
+#: ``--config``.
 PRESETS: dict[str, dict[str, Any]] = {
-    "teaching": {
-        "model": {"filters": 64, "kernel_size": 7, "depth": 5},
-        "epochs": 30,
-        "steps_per_epoch": 100,
-        "validation_steps": 20,
-        "batch_size": 16,
-        "patience": 5,
-    },
-    "paper": {
-        "model": {"filters": 128, "kernel_size": 7, "depth": 5},
-        "epochs": 30,
-        "steps_per_epoch": 100,
-        "validation_steps": 20,
-        "batch_size": 16,
-        "patience": 5,
-    },
+    "teaching": {"model": dict(TEACHING_CONFIG), **_BUDGET},
+    "paper": {"model": dict(PAPER_CONFIG), **_BUDGET},
 }
 
 _DATA_DEFAULTS = {

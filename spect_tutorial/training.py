@@ -73,6 +73,7 @@ from .datasets import (
     PairSchedule,
     TrainingData,
     gather_pairs,
+    normalise,
 )
 from .model import _check_architecture, win5rb
 from .quiet import import_quietly
@@ -1245,14 +1246,14 @@ class IdealReport(keras.callbacks.Callback):
         for phantom in phantoms:
             region = evaluation_region(reference.myocardium[phantom])[slices]
             for level in levels:
-                mean = float(dataset.means[phantom, level, 0]) or 1.0
+                mean = float(dataset.means[phantom, level, 0])
                 ideal = (
                     reference.level_images[phantom, level]
                     if reference.level_images is not None
                     else reference.images[phantom]
                 )[slices]
-                inputs.append(dataset.images[phantom, level, 0, slices] / mean)
-                ideals.append(ideal / mean)
+                inputs.append(normalise(dataset.images[phantom, level, 0, slices], mean))
+                ideals.append(normalise(ideal, mean))
                 regions.append(region)
                 keys.append(float(dataset.count_levels[level]))
         self._inputs = np.asarray(inputs, np.float32)

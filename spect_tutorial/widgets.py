@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import check_count_levels, number_sequence, real_number
+from .benchmark import METRICS, image_metrics
 from .filters import gaussian_filter_mm
 from .metrics import (
-    coefficient_of_variation,
     noise_coefficient_of_variation,
     normal_myocardium,
-    nrmse,
     profile,
 )
 from .noise import STANDARD_COUNT_LEVELS, nearest_view_index
@@ -140,9 +139,8 @@ def _panels(study: Study) -> dict[str, np.ndarray]:
 
 
 def _metrics_text(study: Study) -> str:
-    normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-    noise = noise_coefficient_of_variation(study.recons[0], study.ideal, normal)
-    error = nrmse(study.recons[0], study.ideal, study.evaluation_mask)
+    values = image_metrics(study.recons[0], study, ("noise_cov", "nrmse"))
+    noise, error = values["noise_cov"], values["nrmse"]
     return (
         f"{study.count_level:g} % counts: {study.total_counts / 1e6:.2f} million counts in "
         f"{study.geometry.n_views} views; noise in the normal myocardium (std of image minus "
@@ -330,14 +328,14 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
         "short_axis": _mid_short_axis(image, study),
         "distance_mm": distance - 45.0,
         "profiles": curves,
-        "cov": coefficient_of_variation(image, normal),
+        "cov": METRICS["cov"].compute(image, study, normal),
         # Noise alone: compare with the ideal image blurred by the same filter.
         "noise": noise_coefficient_of_variation(
             image,
             gaussian_filter_mm(study.ideal, fwhm_mm, voxel_size_mm=study.voxel_size_mm),
             normal,
         ),
-        "nrmse": nrmse(image, study.ideal, study.evaluation_mask),
+        "nrmse": METRICS["nrmse"].compute(image, study, normal),
     }
 
 
@@ -605,13 +603,8 @@ class MethodExplorer(_LiveExplorer):
     def current_metrics(self) -> dict[str, float]:
         """CoV in the normal myocardium, noise CoV and NRMSE of the image shown."""
         study = self.studies[self.count_level.value]
-        image = self.current_image()
-        normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-        return {
-            "cov": float(coefficient_of_variation(image, normal)),
-            "noise": float(noise_coefficient_of_variation(image, study.ideal, normal)),
-            "nrmse": float(nrmse(image, study.ideal, study.evaluation_mask)),
-        }
+        values = image_metrics(self.current_image(), study, ("cov", "noise_cov", "nrmse"))
+        return {"cov": values["cov"], "noise": values["noise_cov"], "nrmse": values["nrmse"]}
 
     def _label(self) -> str:
         if self.method.value == "Gaussian":
@@ -786,20 +779,21 @@ def _column_picture(
     # The label is part of the picture: two methods that give the same image (e.g. a
     # 0 mm Gaussian and the noisy image) still show which one is selected.
     figure.suptitle(f"{label}, {study.count_level:g} %", fontsize=_PROJECTOR_PT + 1)
-    normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-    metrics = {
-        "nrmse": float(nrmse(image, study.ideal, study.evaluation_mask)),
-        "cov": float(coefficient_of_variation(image, normal)),
-    }
-    return _small_png(figure), metrics
+    return _small_png(figure), image_metrics(image, study, ("nrmse", "cov"))
+
+
+def _shown(name: str, metrics: Mapping[str, float]) -> str:
+    """A metric as "label <b>value</b>", label and decimals from the registry."""
+    metric = METRICS[name]
+    return f"{metric.label} <b>{metrics[name]:.{metric.digits}f}</b>"
 
 
 def _metrics_html(level: float, label: str, metrics: dict[str, float]) -> str:
     """The column's heading and metrics in large type (18-22 px)."""
     return (
         f"<div style='font-size:18px;line-height:1.3'><b>{label}</b><br>{level:g} % counts"
-        f"<div style='font-size:22px'>NRMSE <b>{metrics['nrmse']:.3f}</b> &middot; "
-        f"CoV <b>{metrics['cov']:.3f}</b></div></div>"
+        f"<div style='font-size:22px'>{_shown('nrmse', metrics)} &middot; "
+        f"{_shown('cov', metrics)}</div></div>"
     )
 
 

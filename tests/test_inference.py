@@ -251,6 +251,35 @@ def test_denoise_matches_the_network_on_mean_scaled_slices(model):
     np.testing.assert_allclose(result, expected * mean, rtol=1e-5, atol=1e-6)
 
 
+def test_denoise_feeds_the_network_exactly_what_training_fed_it(model, monkeypatch):
+    """Training pairs and inference share one normalisation (datasets.normalise)."""
+    from spect_tutorial import inference
+    from spect_tutorial.datasets import Noise2NoiseSet, gather_pairs, volume_mean
+
+    volume = _volume()
+    seen = []
+
+    def record(model, slices, batch_size):
+        seen.append(np.array(slices))
+        return slices
+
+    monkeypatch.setattr(inference, "_predict_slices", record)
+    denoise(volume, model, voxel_size_mm=6.4)
+    # The same volume as a training set: both realizations are the volume itself.
+    dataset = Noise2NoiseSet(
+        images=np.stack([volume, volume])[np.newaxis, np.newaxis],
+        means=np.full((1, 1, 2), volume_mean(volume)),
+        count_levels=(100.0,),
+        validation=np.array([False]),
+        voxel_size_mm=6.4,
+    )
+    pairs = np.array([[0, 0, z, 0, 1] for z in range(volume.shape[0])])
+    inputs, targets = gather_pairs(dataset, pairs)
+    (network_input,) = seen
+    np.testing.assert_array_equal(network_input, inputs[..., 0])
+    np.testing.assert_array_equal(network_input, targets[..., 0])
+
+
 def test_denoise_is_invariant_to_the_units(model):
     volume = _volume()
     first = denoise(volume, model, voxel_size_mm=6.4)
