@@ -23,12 +23,10 @@ from .filters import (
 )
 from .frame import LVGeometry as LVGeometry
 from .inference import denoise as denoise
-from .io import (
+from .formats import (
     load_interfile as load_interfile,
-    load_phantom as load_phantom,
     load_xcat_raw as load_xcat_raw,
     phantom_from_arrays as phantom_from_arrays,
-    save_phantom as save_phantom,
 )
 from .metrics import (
     coefficient_of_variation as coefficient_of_variation,
@@ -50,6 +48,7 @@ from .noise import (
     realization_seed as realization_seed,
     split_counts as split_counts,
 )
+from .phantom_file import load_phantom as load_phantom, save_phantom as save_phantom
 from .phantom import (
     Anatomy as Anatomy,
     Defect as Defect,

@@ -4,7 +4,7 @@ Run ``python -m spect_tutorial.data`` to rebuild the shipped phantoms; it
 refuses to replace existing files unless given ``--overwrite``. Each phantom
 file ``data/phantom_<name>.npz`` has a manifest ``data/phantom_<name>.json``
 recording the command, the parameters, the seed and the array hash
-(:func:`spect_tutorial.io.phantom_hash`); a test rebuilds every phantom and
+(:func:`spect_tutorial.phantom_file.phantom_hash`); a test rebuilds every phantom and
 compares hashes, so ``data/`` cannot drift from the code.
 """
 
@@ -88,7 +88,7 @@ def write_shipped_phantom(
         The manifest that was written.
     """
     from ._files import write_json
-    from .io import phantom_hash, save_phantom
+    from .phantom_file import phantom_hash, save_phantom
 
     phantom_path, manifest_path = _paths(name, Path(data_dir))
     if not overwrite:
@@ -141,7 +141,7 @@ def load_shipped_phantom(
     --------
     >>> phantom = load_shipped_phantom("default")  # doctest: +SKIP
     """
-    from .io import load_phantom, phantom_hash
+    from .phantom_file import load_phantom, phantom_hash
 
     _check_name(name)
     phantom_path, manifest_path = _paths(name, Path(data_dir))

@@ -1,7 +1,7 @@
 """The digital cardiac-torso phantom.
 
 :class:`Phantom` holds any voxelised phantom (ours, or XCAT arrays read with
-:mod:`spect_tutorial.io`). :func:`make_phantom` builds the package's analytic
+:mod:`spect_tutorial.formats`). :func:`make_phantom` builds the package's analytic
 MCAT-style torso (Pretorius, King & Gifford 2004; Segars & Tsui 2009): organs
 are geometric primitives in mm in the patient frame (LPS, see
 :mod:`spect_tutorial.frame`), voxelised by supersampled fractional occupancy.

@@ -67,15 +67,9 @@ import numpy as np
 
 from ._files import sha256_arrays, sha256_file, write_file_atomically, write_json
 from ._validation import check_fields, check_seed, choice, int_tuple, integer, real_number
-from .datasets import (
-    IdealStore,
-    Noise2NoiseSet,
-    PairSchedule,
-    TrainingData,
-    gather_pairs,
-    normalise,
-)
+from .datasets import IdealStore, Noise2NoiseSet, TrainingData, normalise
 from .model import _check_architecture, win5rb
+from .pairs import PairSchedule, gather_pairs
 from .quiet import import_quietly
 
 keras = import_quietly("keras")
@@ -136,7 +130,7 @@ class TrainingConfig:
         ``None``: an epoch is one pass over every training pair (the remainder
         of less than one batch left out). An int: gradient steps between two
         checkpoints and validations, drawn from consecutive passes
-        (:class:`~spect_tutorial.datasets.PairSchedule`).
+        (:class:`~spect_tutorial.pairs.PairSchedule`).
     validation_steps : int or None, optional
         Batches of held-out pairs per validation (always the same pairs);
         ``None``: every held-out pair once.

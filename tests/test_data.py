@@ -15,7 +15,7 @@ from spect_tutorial.data import (
     main,
     write_shipped_phantom,
 )
-from spect_tutorial.io import phantom_hash
+from spect_tutorial.phantom_file import phantom_hash
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_PHANTOMS))

@@ -16,17 +16,14 @@ from spect_tutorial.acquisition import SpectGeometry
 from spect_tutorial.datasets import (
     IdealStore,
     Noise2NoiseSet,
-    PairSchedule,
     build_training_set,
-    epoch_pairs,
-    gather_pairs,
     heart_box,
     normalise,
-    pair_batches,
     synthetic_training_set,
     training_seeds,
     volume_mean,
 )
+from spect_tutorial.pairs import PairSchedule, epoch_pairs, gather_pairs, pair_batches
 
 # A coarse but complete set-up: 6.4 mm phantoms, 12.8 mm detector bins, 32 views.
 GEOMETRY = SpectGeometry(n_views=32, n_bins=32, bin_size_mm=12.8)

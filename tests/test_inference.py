@@ -254,7 +254,8 @@ def test_denoise_matches_the_network_on_mean_scaled_slices(model):
 def test_denoise_feeds_the_network_exactly_what_training_fed_it(model, monkeypatch):
     """Training pairs and inference share one normalisation (datasets.normalise)."""
     from spect_tutorial import inference
-    from spect_tutorial.datasets import Noise2NoiseSet, gather_pairs, volume_mean
+    from spect_tutorial.datasets import Noise2NoiseSet, volume_mean
+    from spect_tutorial.pairs import gather_pairs
 
     volume = _volume()
     seen = []

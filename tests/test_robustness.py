@@ -17,7 +17,7 @@ import pytest
 from spect_tutorial import study as study_module
 from spect_tutorial.acquisition import SpectGeometry, SpectSystem
 from spect_tutorial.filters import butterworth_filter, gaussian_filter_mm, optimal_fwhm
-from spect_tutorial.io import phantom_from_arrays
+from spect_tutorial.formats import phantom_from_arrays
 from spect_tutorial.metrics import (
     coefficient_of_variation,
     defect_ratio,

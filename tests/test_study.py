@@ -112,7 +112,7 @@ def test_bad_arguments_are_refused(phantom, kwargs, message):
 
 
 def test_phantom_without_myocardium_mask_is_refused(phantom):
-    from spect_tutorial.io import phantom_from_arrays
+    from spect_tutorial.formats import phantom_from_arrays
 
     bare = phantom_from_arrays(phantom.activity, phantom.mu, voxel_size_mm=6.4, lv=phantom.lv)
     with pytest.raises(ValueError, match="myocardium"):

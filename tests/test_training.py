@@ -517,7 +517,8 @@ def test_a_kill_between_the_history_and_keras_backup_repeats_that_epoch(
 
 def test_v2_set_supervised_targets_and_ideal_report_use_the_per_level_ideal(tmp_path):
     from spect_tutorial.acquisition import SpectGeometry
-    from spect_tutorial.datasets import build_training_set, gather_pairs
+    from spect_tutorial.datasets import build_training_set
+    from spect_tutorial.pairs import gather_pairs
 
     data = build_training_set(
         n_phantoms=3,
@@ -556,7 +557,7 @@ def test_v2_set_supervised_targets_and_ideal_report_use_the_per_level_ideal(tmp_
 
 
 def test_the_2_5d_variant_trains_on_adjacent_slices_with_the_same_loop(data, tmp_path):
-    from spect_tutorial.datasets import gather_pairs
+    from spect_tutorial.pairs import gather_pairs
 
     pairs = np.array([[0, 0, 0, 0, 1], [0, 1, 2, 1, 0]])
     inputs, targets = gather_pairs(data.noise2noise, pairs, input_slices=3)
