@@ -30,7 +30,7 @@ import numbers
 import os
 import re
 import zipfile
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ __all__ = [
     "is_finite_number",
     "load_json",
     "max_array_bytes",
+    "no_repeats",
     "number_sequence",
     "random_generator",
     "real_array",
@@ -460,6 +461,13 @@ def number_sequence(
     if distinct and len(set(numbers_)) != len(numbers_):
         raise ValueError(f"{name} must not repeat a value, got {items!r}")
     return numbers_
+
+
+def no_repeats(values: Sequence[Any], name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` and the values that occur more than once."""
+    repeated = sorted({value for value in values if values.count(value) > 1}, key=str)
+    if repeated:
+        raise ValueError(f"{name} must not repeat a value, got {repeated} more than once")
 
 
 def check_count_levels(

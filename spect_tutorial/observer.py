@@ -187,7 +187,7 @@ def run_observer_study(
     from . import __version__
     from ._files import write_json
     from ._validation import real_number
-    from .benchmark import check_method_names, method_images
+    from .methods import check_method_names, method_images
     from .noise import count_level_scale
     from .phantom import Anatomy, Defect, Uptake, make_phantom, random_phantom
     from .protocol import EVALUATION_PHANTOMS

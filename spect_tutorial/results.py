@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import integer, real_number
-from .benchmark import METRICS as _REGISTRY
+from .methods import METRICS as _REGISTRY
 
 __all__ = [
     "METRICS",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Metrics of a record that are summarised, with their display names and units (from the
-#: registry :data:`spect_tutorial.benchmark.METRICS`).
+#: registry :data:`spect_tutorial.methods.METRICS`).
 METRICS: dict[str, str] = {name: metric.label for name, metric in _REGISTRY.items()}
 
 _KEY_FIELDS = ("method", "count_level", "phantom", "realization")

@@ -259,7 +259,7 @@ def territory_markdown(
 
 def territory_readme_table(records: Sequence[Mapping[str, Any]]) -> str:
     """The README's territory block, generated from the territory records."""
-    from .benchmark import method_labels
+    from .methods import method_labels
 
     recorded = {str(r["method"]) for r in records}
     patients = len({int(r["phantom"]) for r in records})
@@ -298,7 +298,8 @@ def write_territory_summary(
         The ``territory_summary.json`` path.
     """
     from ._files import write_file_atomically, write_json
-    from .benchmark import method_labels, update_readme
+    from .methods import method_labels
+    from .readme import update_readme
     from .results import load_records
 
     results = Path(results)
@@ -333,7 +334,7 @@ def write_territory_summary(
 
 def readme_territory_block(path: str | os.PathLike[str]) -> str:
     """The text currently between the README's territory markers."""
-    from .benchmark import readme_block
+    from .readme import readme_block
 
     return readme_block(path, start=_README_START, end=_README_END)
 

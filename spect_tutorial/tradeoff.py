@@ -21,7 +21,7 @@ simulates the benchmark's acquisition (same seeds: the same noisy images as
 ``osem``         OSEM with 8 subsets and no filter, 1-8 iterations
 ===============  ==========================================================
 
-Every other method of :data:`spect_tutorial.benchmark.METHODS` (the oracle
+Every other method of :data:`spect_tutorial.methods.METHODS` (the oracle
 Gaussian, the networks and any later peer) is a *point*: it is applied as the
 benchmark applies it. Methods that are members of a sweep (OSEM 4 x 8, the
 8 and 10 mm Gaussians, the clinical Butterworth) are not repeated
@@ -64,17 +64,10 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import (
-    METHODS,
-    METRICS,
-    _Context,
-    _load_models,
-    _wall_and_defect,
-    _Writer,
-    heart_slab,
-)
+from .benchmark import _wall_and_defect, _Writer
 from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
+from .methods import METHODS, METRICS, MethodContext, _load_models, heart_slab
 from .metrics import (
     ensemble_noise,
     normal_myocardium,
@@ -354,7 +347,8 @@ def run_tradeoff(
         ``out``.
     """
     from . import __version__
-    from .benchmark import _check_indices, _check_methods
+    from .benchmark import _check_indices
+    from .methods import _check_methods
 
     out = Path(out)
     sweeps = _check_families(families)
@@ -420,7 +414,7 @@ def run_tradeoff(
                 }
                 iterations = [s for name, s in todo if name == "osem"]
                 osem_images = _osem_iterations(study, iterations) if iterations else {}
-                context = _Context(study, models, heart_slab(study.evaluation_mask))
+                context = MethodContext(study, models, heart_slab(study.evaluation_mask))
                 measured: dict[str, tuple[float, list[dict[str, Any]], float]] = {}
 
                 def emit(
@@ -737,7 +731,7 @@ def plot_tradeoff(
     """
     import matplotlib.pyplot as plt
 
-    from .benchmark import method_labels
+    from .methods import method_labels
 
     values = patient_values(records, count_level)
     unknown = [q for q in quantities if q not in QUANTITIES]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._validation import check_count_levels, number_sequence, real_number
-from .benchmark import METRICS, image_metrics
 from .filters import gaussian_filter_mm
+from .methods import METRICS, image_metrics
 from .metrics import (
     noise_coefficient_of_variation,
     normal_myocardium,
@@ -695,7 +695,7 @@ def explorer_images(
         ``(count level, name)`` -> ``(image in relative activity, label)`` for the
         names of :data:`STATIC_METHODS`; the optimal Gaussian's label gives its FWHM.
     """
-    from .benchmark import heart_slab, method_images
+    from .methods import heart_slab, method_images
 
     ordered = _check_studies(studies)
     network = model

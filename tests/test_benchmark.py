@@ -11,6 +11,8 @@ import pytest
 from scipy import stats
 
 from spect_tutorial import benchmark, evaluate
+from spect_tutorial import methods as registry
+from spect_tutorial import readme as published
 from spect_tutorial.results import (
     derived,
     estimate,
@@ -167,16 +169,16 @@ def test_summary_files_and_readme_block_are_generated_from_the_records(baseline_
         "# Title\n\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\n\nafter\n",
         encoding="utf-8",
     )
-    path = benchmark.write_summary(baseline_run, readme=str(readme))
+    path = published.write_summary(baseline_run, readme=str(readme))
     summary = json.loads(path.read_text(encoding="utf-8"))
     assert summary["records"] == 6
-    table = benchmark.readme_table(load_records(baseline_run))
-    assert benchmark.readme_block(readme) == table
+    table = published.readme_table(load_records(baseline_run))
+    assert published.readme_block(readme) == table
     assert (baseline_run.parent / "summary.md").read_text(encoding="utf-8") == table
     assert readme.read_text(encoding="utf-8").endswith("<!-- benchmark:end -->\n\nafter\n")
     readme.write_text("no markers\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no benchmark block"):
-        benchmark.update_readme(readme, table)
+        published.update_readme(readme, table)
 
 
 def test_an_unknown_method_is_refused_before_any_simulation(tmp_path):
@@ -190,8 +192,8 @@ def test_an_unknown_method_is_refused_before_any_simulation(tmp_path):
 def test_heart_slab_covers_the_mask_with_a_margin():
     mask = np.zeros((20, 8, 8), dtype=bool)
     mask[6:10, 3, 3] = True
-    assert benchmark.heart_slab(mask, margin=2) == (4, 12)
-    assert benchmark.heart_slab(mask, margin=9) == (0, 19)
+    assert registry.heart_slab(mask, margin=2) == (4, 12)
+    assert registry.heart_slab(mask, margin=9) == (0, 19)
 
 
 # --- targets ------------------------------------------------------------------------
@@ -264,8 +266,8 @@ COMMITTED = benchmark.DEFAULT_RESULTS
 def test_committed_summary_and_readme_agree_with_the_committed_records():
     records = load_records(COMMITTED)
     tradeoff = COMMITTED.parent / "tradeoff.jsonl"
-    table = benchmark.readme_table(records, load_records(tradeoff) if tradeoff.exists() else None)
-    assert benchmark.readme_block(REPOSITORY / "README.md") == table
+    table = published.readme_table(records, load_records(tradeoff) if tradeoff.exists() else None)
+    assert published.readme_block(REPOSITORY / "README.md") == table
     assert (COMMITTED.parent / "summary.md").read_text(encoding="utf-8") == table
     summary = json.loads((COMMITTED.parent / "summary.json").read_text(encoding="utf-8"))
     assert summary["records"] == len(records)
@@ -281,16 +283,16 @@ def test_committed_records_cover_the_protocol_for_every_method():
     records = load_records(COMMITTED)
     keys = {(r["method"], r["count_level"], r["phantom"], r["realization"]) for r in records}
     assert len(keys) == len(records), "one record per result"
-    assert "bm4d" in benchmark.METHODS  # the BM4D peer's records are committed too
+    assert "bm4d" in registry.METHODS  # the BM4D peer's records are committed too
     expected = {
         (method, level, phantom, k)
-        for method in benchmark.METHODS
+        for method in registry.METHODS
         for level in EVALUATION_COUNT_LEVELS
         for phantom in range(len(EVALUATION_PHANTOMS))
         for k in range(EVALUATION_REALIZATIONS)
     }
     assert keys <= expected, "every record belongs to the protocol"
-    incomplete = benchmark.incomplete_runs(records)
+    incomplete = published.incomplete_runs(records)
     # The study's methods and the shipped networks cover the whole protocol; only a peer
     # added later (BM4D, expensive) may still be running, and then the README says so.
     assert {method for method, _ in incomplete} <= {"bm4d"}
@@ -300,7 +302,7 @@ def test_committed_records_cover_the_protocol_for_every_method():
     assert {(m, level) for m, level, _, _ in missing} <= set(incomplete)
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for (method, level), complete in incomplete.items():
-        label = benchmark.method_labels().get(method, method)
+        label = registry.method_labels().get(method, method)
         assert f"{label} at {level:g} %: {complete} of {len(EVALUATION_PHANTOMS)}" in readme
 
 
@@ -311,14 +313,14 @@ def test_incomplete_runs_are_counted_per_method_and_level():
         for p in range(8)
         for k in range(3)
     ]
-    assert benchmark.incomplete_runs(full) == {}
+    assert published.incomplete_runs(full) == {}
     partial = full[:-1] + [
         {"method": "bm4d", "count_level": 25.0, "phantom": 0, "realization": k} for k in range(3)
     ]
-    got = benchmark.incomplete_runs(partial)
+    got = published.incomplete_runs(partial)
     assert got[("noisy", 200.0)] == 7  # one realization missing: that patient is incomplete
     assert got[("bm4d", 25.0)] == 1 and got[("bm4d", 12.5)] == 0
-    table = benchmark.readme_table(
+    table = published.readme_table(
         [dict(r, nrmse=0.1, ssim=0.9, cov=0.2, wall_mm=14.0) for r in partial]
     )
     assert "**Incomplete runs**" in table and "at 200 %: 7 of 8" in table
@@ -332,7 +334,7 @@ def test_quick_benchmark_has_every_method_and_level_and_reproduces_the_records(t
     got = {(r["method"], r["count_level"]) for r in records}
     from spect_tutorial.protocol import EVALUATION_COUNT_LEVELS
 
-    methods = [m for m in benchmark.METHODS if m != "bm4d" or benchmark.bm4d_available()]
+    methods = [m for m in registry.METHODS if m != "bm4d" or registry.bm4d_available()]
     assert got == {(m, level) for m in methods for level in EVALUATION_COUNT_LEVELS}
     for record in records:
         for name in (*METRIC_FIELDS, "defect_ratio", "mean_ratio", "wall_ideal_mm"):

@@ -25,9 +25,9 @@ from spect_tutorial import study as study_module
 from spect_tutorial.acquisition import SpectGeometry, SpectSystem
 from spect_tutorial.datasets import build_training_set, synthetic_training_set
 from spect_tutorial.filters import optimal_fwhm
-from spect_tutorial.phantom_file import phantom_hash
 from spect_tutorial.metrics import nrmse, wall_thickness
 from spect_tutorial.phantom import Defect, make_phantom, random_phantom
+from spect_tutorial.phantom_file import phantom_hash
 from spect_tutorial.polar import polar_map
 from spect_tutorial.study import simulate_study
 

@@ -1,4 +1,4 @@
-"""Tests for spect_tutorial.phantom_file and spect_tutorial.formats: phantom files, XCAT raw volumes and Interfile."""
+"""Tests for spect_tutorial.phantom_file (phantom files) and .formats (XCAT, Interfile)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spect_tutorial.frame import LVGeometry
 from spect_tutorial.formats import load_interfile, load_xcat_raw, phantom_from_arrays
-from spect_tutorial.phantom_file import load_phantom, phantom_hash, save_phantom
+from spect_tutorial.frame import LVGeometry
 from spect_tutorial.phantom import Phantom
+from spect_tutorial.phantom_file import load_phantom, phantom_hash, save_phantom
 
 SHAPE = (16, 16, 16)
 

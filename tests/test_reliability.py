@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import spect_tutorial as st
-from spect_tutorial import _files, _validation, benchmark, observer
+from spect_tutorial import _files, _validation, benchmark, observer, readme
 from spect_tutorial.results import load_records
 
 QUICK = ["--methods", "noisy", "--phantoms", "1", "--count-levels", "100", "--realizations", "1"]
@@ -57,19 +57,19 @@ def test_benchmark_refuses_to_replace_a_users_summary_before_running(
 def test_write_summary_replaces_its_own_files_only(tmp_path):
     results = tmp_path / "r.jsonl"
     results.write_text(json.dumps(_record(nrmse=0.1)) + "\n", encoding="utf-8")
-    benchmark.write_summary(results)
-    benchmark.write_summary(results)  # its own files: rewritten
+    readme.write_summary(results)
+    readme.write_summary(results)  # its own files: rewritten
     (tmp_path / "summary.md").write_text("my notes\n", encoding="utf-8")
     with pytest.raises(FileExistsError, match=r"summary\.md.*not written by spect_tutorial"):
-        benchmark.write_summary(results)
+        readme.write_summary(results)
     assert (tmp_path / "summary.md").read_text(encoding="utf-8") == "my notes\n"
 
 
 def test_committed_summaries_are_recognised_as_ours():
     folder = benchmark.DEFAULT_RESULTS.parent
-    benchmark.check_summary_targets(benchmark.DEFAULT_RESULTS)  # no error
-    assert benchmark._is_our_summary_md((folder / "summary.md").read_bytes())
-    assert benchmark._is_our_summary_json((folder / "summary.json").read_bytes())
+    readme.check_summary_targets(benchmark.DEFAULT_RESULTS)  # no error
+    assert readme._is_our_summary_md((folder / "summary.md").read_bytes())
+    assert readme._is_our_summary_json((folder / "summary.json").read_bytes())
 
 
 def test_benchmark_checks_the_readme_before_running(tmp_path, capsys, no_simulation):

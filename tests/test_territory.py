@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from spect_tutorial import benchmark, territory
+from spect_tutorial import benchmark, methods, territory
 from spect_tutorial.frame import index_to_mm
 from spect_tutorial.phantom import random_phantom
 from spect_tutorial.protocol import TERRITORIES, TERRITORY_PHANTOMS, territory_phantom
@@ -169,16 +169,16 @@ def test_oracle_log_sweep_walks_to_the_grid_minimum():
         calls.append(value)
         return (math.log(value) - math.log(0.3)) ** 2
 
-    best, tried = benchmark.oracle_log_sweep(loss, start=0.3, low=0.01, high=4.0)
+    best, tried = methods.oracle_log_sweep(loss, start=0.3, low=0.01, high=4.0)
     assert best == pytest.approx(0.3) and len(calls) == 3  # a good start costs three
-    best, tried = benchmark.oracle_log_sweep(loss, start=0.05, low=0.01, high=4.0)
+    best, tried = methods.oracle_log_sweep(loss, start=0.05, low=0.01, high=4.0)
     grid = 0.05 * math.sqrt(2.0) ** np.arange(-10, 10)
     assert best == pytest.approx(grid[np.argmin([loss(v) for v in grid])])
     assert len(tried) == len(set(tried))
-    best, _ = benchmark.oracle_log_sweep(lambda v: -v, start=1.0, low=0.5, high=3.0)
+    best, _ = methods.oracle_log_sweep(lambda v: -v, start=1.0, low=0.5, high=3.0)
     assert best <= 3.0
     with pytest.raises(ValueError, match="low <= start <= high"):
-        benchmark.oracle_log_sweep(loss, start=5.0, low=0.01, high=4.0)
+        methods.oracle_log_sweep(loss, start=5.0, low=0.01, high=4.0)
 
 
 def test_bm4d_is_skipped_with_a_clear_message_when_the_package_is_missing(
@@ -190,7 +190,7 @@ def test_bm4d_is_skipped_with_a_clear_message_when_the_package_is_missing(
         return None if name == "bm4d" else real(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    assert not benchmark.bm4d_available()
+    assert not methods.bm4d_available()
     out = tmp_path / "r.jsonl"
     benchmark.run_benchmark(out, methods=["bm4d"], phantoms=[1], count_levels=[50.0])
     assert "skipping bm4d: the optional package 'bm4d' is not installed" in (
@@ -216,8 +216,8 @@ def test_bm4d_method_on_a_tiny_volume_beats_no_filter_and_stays_in_its_box():
     from spect_tutorial.metrics import nrmse
 
     study = _tiny_study()
-    context = benchmark._Context(study, {}, benchmark.heart_slab(study.evaluation_mask))
-    image, extra = benchmark.METHODS["bm4d"].apply(context, 1)
+    context = methods.MethodContext(study, {}, methods.heart_slab(study.evaluation_mask))
+    image, extra = methods.METHODS["bm4d"].apply(context, 1)
     region = study.evaluation_mask
     assert nrmse(image, study.ideal, region) < 0.85 * nrmse(study.recons[1], study.ideal, region)
     assert extra["bm4d_evaluations"] >= 3 and 0.01 <= extra["bm4d_sigma"] <= 4.0

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from spect_tutorial import benchmark, tradeoff
+from spect_tutorial import benchmark, methods, tradeoff
 from spect_tutorial.metrics import ensemble_noise
 from spect_tutorial.results import load_records
 
@@ -108,7 +108,7 @@ def test_points_are_every_registered_method_outside_the_sweeps():
     points = tradeoff.point_methods()
     assert "gaussian_optimal" in points and "win5rb_n2n_paper" in points
     assert not set(points) & set(tradeoff.SWEEP_MEMBERS)
-    assert set(points) | set(tradeoff.SWEEP_MEMBERS) == set(benchmark.METHODS)
+    assert set(points) | set(tradeoff.SWEEP_MEMBERS) == set(methods.METHODS)
 
 
 def test_the_figure_has_a_curve_per_family_and_the_points(tiny_run):
