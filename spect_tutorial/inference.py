@@ -254,19 +254,16 @@ def denoise(
 
 
 def removed_noise_volume(
-    volume: np.ndarray,
-    model: keras.Model | None = None,
-    *,
-    voxel_size_mm: float,
-    batch_size: int = 8,
-    slab: tuple[int, int] | None = None,
+    volume: np.ndarray, model: keras.Model | None = None, **options: Any
 ) -> np.ndarray:
     """What the network removes from a volume: ``volume - denoise(volume)``.
 
     Parameters
     ----------
-    volume, model, voxel_size_mm, batch_size, slab
+    volume, model
         As for :func:`denoise`.
+    **options
+        ``voxel_size_mm`` (required), ``batch_size``, ``slab``: as for :func:`denoise`.
 
     Returns
     -------
@@ -287,7 +284,4 @@ def removed_noise_volume(
     >>> removed_noise_volume(volume, win5rb(filters=4, seed=0), voxel_size_mm=6.4).dtype
     dtype('float32')
     """
-    denoised = denoise(
-        volume, model, voxel_size_mm=voxel_size_mm, batch_size=batch_size, slab=slab
-    )
-    return np.asarray(volume, dtype=np.float32) - denoised
+    return np.asarray(volume, dtype=np.float32) - denoise(volume, model, **options)

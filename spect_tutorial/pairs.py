@@ -23,26 +23,54 @@ import numpy as np
 from ._validation import check_seed, choice, int_tuple, integer
 from .datasets import IdealStore, Noise2NoiseSet, normalise
 
-__all__ = ["PAIR_COLUMNS", "PairSchedule", "epoch_pairs", "gather_pairs", "pair_batches"]
+__all__ = [
+    "PAIR_COLUMNS",
+    "PairSchedule",
+    "epoch_pairs",
+    "gather_pairs",
+    "pair_batches",
+    "pair_rows",
+]
 
 #: Columns of the pair arrays.
 PAIR_COLUMNS = ("phantom", "level", "slice", "input", "target")
 
 
-def _all_pairs(dataset: Noise2NoiseSet, split: str) -> np.ndarray:
-    phantoms = dataset.phantoms(split)
-    k = dataset.n_realizations
-    inputs, targets = np.nonzero(~np.eye(k, dtype=bool))
+def pair_rows(
+    dataset: Noise2NoiseSet, split: str, inputs: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """Rows ``(phantom, level, slice, input, target)`` of every phantom of ``split``.
+
+    Parameters
+    ----------
+    dataset : Noise2NoiseSet
+        The noisy slices.
+    split : {"train", "validation"}
+        Which phantoms.
+    inputs, targets : numpy.ndarray
+        Realization indices, one (input, target) per entry.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``(n_rows, 5)`` (:data:`PAIR_COLUMNS`), ordered by phantom, level,
+        slice, then entry of ``inputs``.
+    """
     grid = np.meshgrid(
-        phantoms,
+        dataset.phantoms(split),
         np.arange(len(dataset.count_levels)),
         np.arange(dataset.n_slices),
-        np.arange(inputs.size),
+        np.arange(len(inputs)),
         indexing="ij",
     )
-    flat = [axis.ravel() for axis in grid]
-    pairs = np.stack([flat[0], flat[1], flat[2], inputs[flat[3]], targets[flat[3]]], axis=1)
-    return pairs.astype(np.int64)
+    phantom, level, slice_, entry = (axis.ravel() for axis in grid)
+    rows = np.stack([phantom, level, slice_, inputs[entry], targets[entry]], axis=1)
+    return rows.astype(np.int64)
+
+
+def _all_pairs(dataset: Noise2NoiseSet, split: str) -> np.ndarray:
+    inputs, targets = np.nonzero(~np.eye(dataset.n_realizations, dtype=bool))
+    return pair_rows(dataset, split, inputs, targets)
 
 
 def _pass_rng(seed: int, split: str, epoch: int) -> np.random.Generator:

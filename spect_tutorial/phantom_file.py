@@ -244,12 +244,9 @@ def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool =
     --------
     >>> import tempfile, pathlib
     >>> import numpy as np
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> from spect_tutorial.formats import phantom_from_arrays
-    >>> phantom = phantom_from_arrays(
-    ...     np.ones((4, 4, 4)), np.full((4, 4, 4), 0.15), voxel_size_mm=6.4
-    ... )
-    >>> save_phantom(phantom, folder / "phantom.npz").name
+    >>> ones = np.ones((4, 4, 4))
+    >>> phantom = Phantom(activity=ones, mu=0.15 * ones, voxel_size_mm=6.4)
+    >>> save_phantom(phantom, pathlib.Path(tempfile.mkdtemp()) / "phantom.npz").name
     'phantom.npz'
     """
     if not isinstance(phantom, Phantom):

@@ -542,21 +542,17 @@ def osem(
 
 
 def mlem(
-    projections: Any,
-    system: ProjectionSystem,
-    *,
-    n_iter: int = 32,
-    additive: Any = None,
-    initial: Any = None,
-    callback: Callback | None = None,
-    progress: bool = False,
+    projections: Any, system: ProjectionSystem, *, n_iter: int = 32, **options: Any
 ) -> np.ndarray:
     """Maximum-likelihood expectation maximisation: :func:`osem` with one subset.
 
     Parameters
     ----------
-    projections, system, additive, initial, callback, progress
-        As for :func:`osem` (the callback's ``subset`` is always 0).
+    projections, system
+        As for :func:`osem`.
+    **options
+        ``additive``, ``initial``, ``callback``, ``progress``: as for :func:`osem`
+        (the callback's ``subset`` is always 0).
     n_iter : int, optional
         Number of iterations (>= 1). The default 32 makes as many image updates
         as the default OSEM (8 subsets x 4 iterations), at 8 times the cost.
@@ -582,13 +578,4 @@ def mlem(
     >>> np.round(mlem(counts, system, n_iter=100).ravel(), 3)
     array([3., 6.], dtype=float32)
     """
-    return osem(
-        projections,
-        system,
-        n_iter=n_iter,
-        n_subsets=1,
-        additive=additive,
-        initial=initial,
-        callback=callback,
-        progress=progress,
-    )
+    return osem(projections, system, n_iter=n_iter, n_subsets=1, **options)

@@ -69,7 +69,7 @@ from ._files import sha256_arrays, sha256_file, write_file_atomically, write_jso
 from ._validation import check_fields, check_seed, choice, int_tuple, integer, real_number
 from .datasets import IdealStore, Noise2NoiseSet, TrainingData, normalise
 from .model import _check_architecture, win5rb
-from .pairs import PairSchedule, gather_pairs
+from .pairs import PairSchedule, gather_pairs, pair_rows
 from .quiet import import_quietly
 
 keras = import_quietly("keras")
@@ -1357,15 +1357,8 @@ def held_out_errors(
     phantoms = dataset.phantoms(split)
     if phantoms.size == 0:
         raise ValueError(f"the dataset has no {split} phantoms")
-    grid = np.meshgrid(
-        phantoms,
-        np.arange(len(dataset.count_levels)),
-        np.arange(dataset.n_slices),
-        np.arange(dataset.n_realizations),
-        indexing="ij",
-    )
-    phantom, level, slice_, first = (axis.ravel() for axis in grid)
-    pairs = np.stack([phantom, level, slice_, first, first], axis=1)
+    every = np.arange(dataset.n_realizations)
+    pairs = pair_rows(dataset, split, every, every)  # each realization once, as input
     noisy_total = denoised_total = 0.0
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
