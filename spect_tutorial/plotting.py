@@ -264,9 +264,7 @@ def show_reoriented(
         for column, (index, offset) in enumerate(zip(indices, offsets_mm, strict=True)):
             axis = axes[row, column]
             image = axis.imshow(stack[index], extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            axis.set_title(f"{view} {offset:+.0f} mm")
+            axis.set(xticks=[], yticks=[], title=f"{view} {offset:+.0f} mm")
             if column == 0:
                 axis.set_ylabel(f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}")
         axes[row, 0].set_xlabel(f"{labels['cols'][0]} to {labels['cols'][1]}")
@@ -354,8 +352,7 @@ def show_method_views(
                 )
                 labels: dict[str, Any] = view_axes(lv, view)["labels"]
                 label = f"{view}: {labels['rows'][0]} at top"
-            axis.set_xticks([])
-            axis.set_yticks([])
+            axis.set(xticks=[], yticks=[])
             if row == 0:
                 axis.set_title(title)
             if column == 0:
@@ -445,8 +442,7 @@ def show_method_differences(
         for c in range(columns):
             top, bottom = axes[2 * b, c], axes[2 * b + 1, c]
             for axis in (top, bottom):
-                axis.set_xticks([])
-                axis.set_yticks([])
+                axis.set(xticks=[], yticks=[])
             if c >= len(block):
                 top.set_axis_off()
                 bottom.set_axis_off()

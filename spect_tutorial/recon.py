@@ -246,6 +246,21 @@ def _check_projections(
     return _check_finite_non_negative(array, name, "counts").astype(np.float32, copy=False)
 
 
+def _counts_like(values: Any, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Finite counts >= 0 as ``dtype``, broadcast to the projections' ``shape`` (a view)."""
+    array = _check_finite_non_negative(values, name, "counts")
+    try:
+        broadcast = np.broadcast_shapes(array.shape, shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(
+            f"{name} must be broadcastable to the projections' shape {shape}, "
+            f"got {array.shape}"
+        )
+    return np.broadcast_to(array.astype(dtype, copy=False), shape)
+
+
 def poisson_log_likelihood(projections: Any, expected: Any) -> float | np.ndarray:
     """Poisson log-likelihood of measured counts given their expected values.
 
@@ -289,17 +304,7 @@ def poisson_log_likelihood(projections: Any, expected: Any) -> float | np.ndarra
             f"got shape {counts.shape}"
         )
     counts = _check_finite_non_negative(counts, "projections", "counts").astype(np.float64)
-    mean = _check_finite_non_negative(expected, "expected", "counts").astype(np.float64)
-    try:
-        shape = np.broadcast_shapes(mean.shape, counts.shape)
-    except ValueError:
-        shape = None
-    if shape != counts.shape:
-        raise ValueError(
-            f"expected must be broadcastable to the projections' shape {counts.shape}, "
-            f"got {mean.shape}"
-        )
-    mean = np.broadcast_to(mean, counts.shape)
+    mean = _counts_like(expected, "expected", counts.shape, np.float64)
     with np.errstate(divide="ignore"):
         log_mean = np.log(mean)
     positive = counts > 0
@@ -451,17 +456,7 @@ def osem(
     subsets = view_subsets(n_views, n_subsets)
 
     if additive is not None:
-        additive = _check_finite_non_negative(additive, "additive", "counts")
-        try:
-            broadcast = np.broadcast_shapes(additive.shape, counts.shape)
-        except ValueError:
-            broadcast = None
-        if broadcast != counts.shape:
-            raise ValueError(
-                f"additive must be broadcastable to the projections' shape {counts.shape}, "
-                f"got {additive.shape}"
-            )
-        additive = np.broadcast_to(additive.astype(np.float32, copy=False), counts.shape)
+        additive = _counts_like(additive, "additive", counts.shape, np.float32)
 
     if initial is None:
         image = np.ones((*batch, *image_shape), dtype=np.float32)

@@ -1055,9 +1055,6 @@ def train_noise2noise(
         ``data.noise2noise`` from :func:`~spect_tutorial.datasets.build_training_set`:
         the noisy slices only (there is no ideal image in it).
     {common}
-    Returns
-    -------
-    TrainingResult
 
     Raises
     ------
@@ -1113,9 +1110,6 @@ def train_count_split(
         ``count_splitting=True``: per phantom and level, the two halves of one
         acquisition, reconstructed separately (``K = 2``).
     {common}
-    Returns
-    -------
-    TrainingResult
 
     Notes
     -----
@@ -1149,9 +1143,6 @@ def train_supervised(
         ``data.reference``: the ideal slice of each input's phantom and slice,
         divided by the *input's* volume mean (the same rule as the inputs).
     {common}
-    Returns
-    -------
-    TrainingResult
 
     Notes
     -----
@@ -1172,8 +1163,11 @@ def train_supervised(
 
 for _function in (train_pairs, train_noise2noise, train_count_split, train_supervised):
     if _function.__doc__:  # None under python -OO
+        # The three trainers end their parameters with the common ones, then return.
+        returns = "    Returns\n    -------\n    TrainingResult\n"
+        returns = "" if _function is train_pairs else returns
         _function.__doc__ = _function.__doc__.replace(
-            "    {common}\n", _COMMON_PARAMETERS.strip("\n") + "\n\n"
+            "    {common}\n", _COMMON_PARAMETERS.strip("\n") + "\n\n" + returns
         )
 
 

@@ -481,9 +481,7 @@ def show_filter_grid(
             view = _filtered_view(study, float(fwhm))
             axis = axes[row, column]
             picture = _show_short_axis(axis, view["short_axis"], study, image_max)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            axis.set_title(f"{fwhm:g} mm: CoV {view['cov']:.2f}")
+            axis.set(xticks=[], yticks=[], title=f"{fwhm:g} mm: CoV {view['cov']:.2f}")
             if column == 0:
                 axis.set_ylabel(f"{study.count_level:g} % counts")
     if picture is not None:
@@ -641,8 +639,7 @@ def _draw_method(
             picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
         )
         axis.set_title(f"{label}\n{title}")
-        axis.set_xticks([])
-        axis.set_yticks([])
+        axis.set(xticks=[], yticks=[])
     figure.colorbar(shown, ax=axes[:2], label="relative activity", shrink=0.8)
     start = study.lv.center + 45.0 * study.lv.septal_direction
     end = study.lv.center - 45.0 * study.lv.septal_direction
@@ -760,8 +757,7 @@ def _column_picture(
             picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
         )
         axis.set_title(title, fontsize=_PROJECTOR_PT)
-        axis.set_xticks([])
-        axis.set_yticks([])
+        axis.set(xticks=[], yticks=[])
     # A horizontal colour bar under the slices keeps them >= 300 px wide.
     bar = figure.colorbar(shown, ax=axes[1], location="bottom", shrink=0.9, pad=0.02)
     bar.ax.tick_params(labelsize=_PROJECTOR_PT - 1)
