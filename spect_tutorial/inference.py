@@ -31,15 +31,15 @@ from .datasets import normalise, volume_mean
 from .frame import RECONSTRUCTION_VOXEL_SIZE_MM, check_voxel_size_mm
 from .weights import DEFAULT_MODEL, load_manifest, load_pretrained
 
-if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
-    import keras
-
 __all__ = [
     "ASSUMED_TRAINING_VOXEL_SIZE_MM",
     "VOXEL_SIZE_TOLERANCE",
     "denoise",
     "removed_noise_volume",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
+    import keras
 
 #: Training voxel size (mm) assumed for a model without a manifest (e.g. one trained
 #: live in a chapter): the study's reconstruction grid.

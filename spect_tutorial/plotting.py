@@ -121,6 +121,13 @@ def orthogonal_slices(
     }
 
 
+def _activity_colorbar(figure: Any, axes: Any, image: Any, *, shrink: float) -> Any:
+    """``figure`` with a "relative activity" colour bar for ``image`` (if one was drawn)."""
+    if image is not None:
+        figure.colorbar(image, ax=axes, shrink=shrink, label="relative activity")
+    return figure
+
+
 def _shared_window(
     volumes: dict[str, np.ndarray], window: tuple[float, float] | None
 ) -> tuple[float, float]:
@@ -265,12 +272,9 @@ def show_reoriented(
             axis = axes[row, column]
             image = axis.imshow(stack[index], extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
             axis.set(xticks=[], yticks=[], title=f"{view} {offset:+.0f} mm")
-            if column == 0:
-                axis.set_ylabel(f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}")
+        axes[row, 0].set_ylabel(f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}")
         axes[row, 0].set_xlabel(f"{labels['cols'][0]} to {labels['cols'][1]}")
-    if image is not None:
-        figure.colorbar(image, ax=axes, shrink=0.6, label="relative activity")
-    return figure
+    return _activity_colorbar(figure, axes, image, shrink=0.6)
 
 
 def show_method_views(
@@ -352,14 +356,10 @@ def show_method_views(
                 )
                 labels: dict[str, Any] = view_axes(lv, view)["labels"]
                 label = f"{view}: {labels['rows'][0]} at top"
-            axis.set(xticks=[], yticks=[])
-            if row == 0:
-                axis.set_title(title)
-            if column == 0:
-                axis.set_ylabel(label)
-    if image is not None:
-        figure.colorbar(image, ax=axes, shrink=0.7, label="relative activity")
-    return figure
+            # Titles on the first row, view labels in the first column.
+            axis.set(xticks=[], yticks=[], title=title if row == 0 else "")
+            axis.set_ylabel(label if column == 0 else "")
+    return _activity_colorbar(figure, axes, image, shrink=0.7)
 
 
 def show_method_differences(

@@ -52,9 +52,6 @@ from ._files import canonical_json, json_ready, move_files_together, sha256_file
 from ._validation import as_path, check_allocation, integer, load_json, real_number
 from .data import DATA_DIR
 
-if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
-    import keras
-
 __all__ = [
     "DEFAULT_MODEL",
     "TRAIN_COMMAND",
@@ -66,6 +63,9 @@ __all__ = [
     "save_weights",
     "weights_sha256",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
+    import keras
 
 #: Folder of the shipped weights and their manifests: the repository's ``data/weights/``.
 WEIGHTS_DIR = DATA_DIR / "weights"
