@@ -452,7 +452,12 @@ def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypat
     assert lineage["total_steps"] == 2 + manifest["budget"]["steps"]
     assert manifest["dtype_policy"] == manifest["training"]["dtype_policy"] == "mixed_bfloat16"
     assert manifest["plateau_floor"] > 0 and first["plateau_floor"] is None  # noisy targets
-    rows = json.loads(curve.read_text())["rows"]
+    written = json.loads(curve.read_text())
+    rows = written["rows"]
+    assert written["provenance"]["command"] == manifest["command"]
+    rule = {"fraction": 0.5, "min_epochs": 8, "floor": manifest["plateau_floor"]}
+    assert written["plateau"] == rule
+    assert not training.plateau_reached(written)  # two epochs: too early to judge
     assert [row["epoch"] for row in rows] == [1, 2] and [row["steps"] for row in rows] == [2, 4]
     assert all(0 < row["val_nrmse_ideal"] < 10 for row in rows)
     assert [r["report_val_nrmse_ideal"] for r in manifest["learning_curve"]] == pytest.approx(
@@ -470,6 +475,10 @@ def test_plateau_rule_compares_the_last_quarter():
     assert not training._on_plateau(flat, TrainingConfig())  # off by default
     # Less its noise floor the same curve still improves by 11 % in its last quarter.
     assert not training._on_plateau(flat, config, floor=0.63)
+    curve = {"plateau": {"fraction": 0.01, "min_epochs": 8, "floor": 0.63}}
+    assert not training.plateau_reached({**curve, "rows": [{"val_loss": v} for v in flat]})
+    curve["plateau"]["floor"] = 0.0
+    assert training.plateau_reached({**curve, "rows": [{"val_loss": v} for v in flat]})
 
 
 class _Pairs:
