@@ -66,7 +66,15 @@ from typing import Any
 import numpy as np
 
 from ._files import plain_json, sha256_arrays, sha256_file, write_file_atomically, write_json
-from ._validation import check_fields, check_seed, choice, int_tuple, integer, real_number
+from ._validation import (
+    check_fields,
+    check_seed,
+    choice,
+    int_tuple,
+    integer,
+    load_json,
+    real_number,
+)
 from .datasets import (
     IdealStore,
     Noise2NoiseSet,
@@ -87,6 +95,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "held_out_errors",
+    "load_learning_curve",
     "noise_floor",
     "plateau_reached",
     "train_count_split",
@@ -510,6 +519,47 @@ def _on_plateau(
     quarter = math.ceil(len(losses) / 4)
     before, now = min(losses[:-quarter]) - floor, min(losses) - floor
     return before > 0 and (before - now) / before < config.plateau
+
+
+def load_learning_curve(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a learning-curve file written by :class:`IdealReport` (``train --curve``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file (e.g. ``data/training/win5rb_n2n_paper_v2.curve.json``).
+
+    Returns
+    -------
+    dict
+        Its content (``rows``: ``epoch``, ``steps``, ``val_loss``,
+        ``val_nrmse_ideal`` and ``val_nrmse_ideal_per_level`` per epoch;
+        ``provenance``; ``plateau``) plus ``sha256``, the file's hash.
+
+    Raises
+    ------
+    ValueError
+        If the file is not JSON or has no rows of increasing steps with a
+        finite ``val_loss`` each; the message names the file.
+    """
+    path = Path(path)
+    where = f"learning curve {str(path)!r}"
+    if not path.is_file():
+        raise ValueError(f"{where} is not a file")
+    curve = load_json(path.read_bytes(), where=where)
+    rows = curve.get("rows") if isinstance(curve, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"{where} has no 'rows' (not a learning curve)")
+    try:
+        steps = [int(row["steps"]) for row in rows]
+        losses = [float(row["val_loss"]) for row in rows]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{where}: a row lacks a number 'steps' or 'val_loss' ({error})"
+        ) from None
+    if np.any(np.diff(steps) <= 0) or not np.all(np.isfinite(losses)):
+        raise ValueError(f"{where}: steps must increase and every val_loss be finite")
+    return {**curve, "sha256": sha256_file(path)}
 
 
 def plateau_reached(curve: Mapping[str, Any]) -> bool:

@@ -590,3 +590,24 @@ def test_the_2_5d_variant_trains_on_adjacent_slices_with_the_same_loop(data, tmp
             config=replace(TINY, input_slices=3),
             work_dir=tmp_path / "bad",
         )
+
+
+def test_load_learning_curve_checks_the_file(tmp_path):
+    good = {"rows": [{"steps": 100, "val_loss": 0.3}, {"steps": 200, "val_loss": 0.29}]}
+    path = tmp_path / "curve.json"
+    path.write_text(json.dumps(good))
+    curve = training.load_learning_curve(path)
+    assert curve["rows"] == good["rows"] and len(curve["sha256"]) == 64
+    with pytest.raises(ValueError, match="is not a file"):
+        training.load_learning_curve(tmp_path / "missing.json")
+    for bad, message in (
+        ({"rows": []}, "has no 'rows'"),
+        ({"rows": [{"steps": 100}]}, "lacks a number 'steps' or 'val_loss'"),
+        ({"rows": [{"steps": 100, "val_loss": 0.3}] * 2}, "steps must increase"),
+    ):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            training.load_learning_curve(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"learning curve .* is unreadable"):
+        training.load_learning_curve(path)
