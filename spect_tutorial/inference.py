@@ -123,10 +123,10 @@ def _check_model(model: Any) -> keras.Model:
             f"or None for the shipped model, got {type(model).__name__}"
         )
     shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[-1] != 1:
+    if len(shape) != 4 or not isinstance(shape[-1], int) or shape[-1] % 2 == 0:
         raise ValueError(
-            "model must take single-channel slices (batch, height, width, 1), got input shape "
-            f"{shape}"
+            "model must take single-channel slices (batch, height, width, 1), or an odd number "
+            f"k of adjacent slices (2.5D, batch, height, width, k), got input shape {shape}"
         )
     return model
 
@@ -136,16 +136,31 @@ def _check_model(model: Any) -> keras.Model:
 # ---------------------------------------------------------------------------
 
 
-def _predict_slices(model: keras.Model, slices: np.ndarray, batch_size: int) -> np.ndarray:
-    """Run the model over ``(n, y, x)`` slices in inference mode, ``batch_size`` at a time."""
+def _network_inputs(volume: np.ndarray, start: int, stop: int, channels: int) -> np.ndarray:
+    """Slices ``start <= z < stop`` of a ``(z, y, x)`` volume as network inputs ``(n, y, x, k)``.
+
+    A model of ``k`` input channels (2.5D) gets each slice with its ``k // 2``
+    neighbours on either side as channels, as in training
+    (:func:`~spect_tutorial.pairs.gather_pairs`); beyond the volume's ends its
+    first and last slice are repeated.
+    """
+    half = channels // 2
+    neighbours = np.arange(start, stop)[:, None] + np.arange(-half, half + 1)
+    index = np.clip(neighbours, 0, len(volume) - 1)
+    return np.moveaxis(volume[index], 1, -1)
+
+
+def _predict_slices(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """Run the model over ``(n, y, x, k)`` inputs in inference mode, ``batch_size`` at a time."""
     from .quiet import import_quietly
 
     keras = import_quietly("keras")
 
-    denoised = np.empty(slices.shape, dtype=np.float32)
-    for start in range(0, slices.shape[0], batch_size):
-        batch = slices[start : start + batch_size, :, :, np.newaxis]
-        output = keras.ops.convert_to_numpy(model(batch, training=False))
+    denoised = np.empty(inputs.shape[:-1], dtype=np.float32)
+    for start in range(0, inputs.shape[0], batch_size):
+        output = keras.ops.convert_to_numpy(
+            model(inputs[start : start + batch_size], training=False)
+        )
         denoised[start : start + batch_size] = output[..., 0]
     return denoised
 
@@ -172,7 +187,9 @@ def denoise(
         >= 0, in any units (e.g. the relative activity units of
         :class:`~spect_tutorial.study.Study`); each volume is treated on its own.
     model : keras.Model, optional
-        A WIN5-RB model. Default ``None``: the shipped model,
+        A WIN5-RB model: 2D (one input channel) or 2.5D (``k`` adjacent slices
+        as channels, e.g. ``win5rb(channels=3)``, predicting the centre slice).
+        Default ``None``: the shipped model,
         :func:`spect_tutorial.weights.load_pretrained` with
         :data:`~spect_tutorial.weights.DEFAULT_MODEL` (loaded on every call:
         pass the model to denoise many volumes).
@@ -248,7 +265,8 @@ def denoise(
         if mean == 0.0:
             result[index, start:stop] = 0.0
             continue
-        denoised = _predict_slices(model, scaled[start:stop], batch_size)
+        inputs = _network_inputs(scaled, start, stop, int(model.input_shape[-1]))
+        denoised = _predict_slices(model, inputs, batch_size)
         result[index, start:stop] = (denoised.astype(np.float64) * mean).astype(np.float32)
     return result if np.ndim(volume) == 4 else result[0]
 

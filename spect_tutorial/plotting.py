@@ -27,6 +27,7 @@ __all__ = [
     "orthogonal_slices",
     "plot_frequency_response",
     "plot_kernel_sampling",
+    "plot_learning_curve",
     "plot_level_curves",
     "plot_noise_wall_tradeoff",
     "plot_optimum_by_level",
@@ -1113,4 +1114,52 @@ def show_slice_rows(
             axis.set(title=title, xticks=[], yticks=[])
         if label:
             axes_row[0].set_ylabel(label)
+    return figure
+
+
+# Chapter figures: the paper-size model's learning curve (Noise2Noise chapter)
+
+
+def plot_learning_curve(curve: Mapping[str, Any]) -> Figure:
+    """The learning curve of a long training: what the trainer saw, and what it could not.
+
+    Left: the held-out Noise2Noise loss less its noise floor (the part a better
+    network can still remove; :func:`spect_tutorial.training.noise_floor`),
+    on a log axis, against gradient steps. Right: the NRMSE to the ideal image
+    of the held-out crops per count level (reporting only: the training never
+    sees it).
+
+    Parameters
+    ----------
+    curve : mapping
+        A learning curve as read by
+        :func:`spect_tutorial.training.load_learning_curve`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The two-panel figure.
+    """
+    rows = list(curve["rows"])
+    floor = float((curve.get("plateau") or {}).get("floor") or 0.0)
+    steps = np.array([row["steps"] for row in rows], dtype=float)
+    figure, ((loss_axis, error_axis),) = _new_figure(1, 2, (10.0, 3.8))
+    excess = np.array([row["val_loss"] for row in rows], dtype=float) - floor
+    loss_axis.semilogy(steps, excess, "o-", markersize=3)
+    loss_axis.set(
+        xlabel="gradient steps (this run)",
+        ylabel="held-out loss − noise floor",
+        title=f"What the trainer sees (floor {floor:.4f})",
+    )
+    levels = sorted(rows[0].get("val_nrmse_ideal_per_level", {}), key=float)
+    for level in levels:
+        values = [row["val_nrmse_ideal_per_level"][level] for row in rows]
+        error_axis.plot(steps, values, "o-", markersize=3, label=f"{level} % counts")
+    error_axis.set(
+        xlabel="gradient steps (this run)",
+        ylabel="NRMSE to the ideal image",
+        title="What it cannot see (reporting only)",
+    )
+    if levels:
+        error_axis.legend()
     return figure

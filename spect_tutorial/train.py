@@ -409,12 +409,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = PairSource.count_split(data.count_split)
     else:
         source = PairSource.supervised(data.noise2noise, data.reference)
+    from . import __version__
+
+    command = "python -m spect_tutorial.train " + " ".join(sys.argv[1:] if argv is None else argv)
     reports = []
     if data.noise2noise.validation.any():
         from .training import IdealReport
 
         # Reporting only: the loss, early stopping and the plateau rule never see it.
-        reports.append(IdealReport(data.noise2noise, data.reference, curve=args.curve))
+        provenance = {
+            "command": command,
+            "seed": args.seed,
+            "data_seed": data_seed,
+            "training_set": None if data.path is None else data.path.name,
+            "package_version": __version__,
+        }
+        reports.append(
+            IdealReport(data.noise2noise, data.reference, curve=args.curve, provenance=provenance)
+        )
     result = train_pairs(
         source,
         model=model_config,
@@ -430,7 +442,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keras = import_quietly("keras")
 
-    from . import __version__
     from .training import held_out_errors
     from .weights import save_weights
 
@@ -441,8 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     noisy = data.noise2noise
     manifest = {
         "name": name,
-        "command": "python -m spect_tutorial.train "
-        + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command,
         "config": args.config,
         "method": args.method,
         "model_config": model_config,

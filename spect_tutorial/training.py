@@ -65,8 +65,16 @@ from typing import Any
 
 import numpy as np
 
-from ._files import sha256_arrays, sha256_file, write_file_atomically, write_json
-from ._validation import check_fields, check_seed, choice, int_tuple, integer, real_number
+from ._files import plain_json, sha256_arrays, sha256_file, write_file_atomically, write_json
+from ._validation import (
+    check_fields,
+    check_seed,
+    choice,
+    int_tuple,
+    integer,
+    load_json,
+    real_number,
+)
 from .datasets import IdealStore, Noise2NoiseSet, TrainingData, normalise
 from .model import _check_architecture, win5rb
 from .pairs import PairSchedule, gather_pairs, pair_rows
@@ -81,7 +89,9 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "held_out_errors",
+    "load_learning_curve",
     "noise_floor",
+    "plateau_reached",
     "train_count_split",
     "train_noise2noise",
     "train_pairs",
@@ -503,6 +513,71 @@ def _on_plateau(
     quarter = math.ceil(len(losses) / 4)
     before, now = min(losses[:-quarter]) - floor, min(losses) - floor
     return before > 0 and (before - now) / before < config.plateau
+
+
+def load_learning_curve(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a learning-curve file written by :class:`IdealReport` (``train --curve``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file (e.g. ``data/training/win5rb_n2n_paper_v2.curve.json``).
+
+    Returns
+    -------
+    dict
+        Its content (``rows``: ``epoch``, ``steps``, ``val_loss``,
+        ``val_nrmse_ideal`` and ``val_nrmse_ideal_per_level`` per epoch;
+        ``provenance``; ``plateau``) plus ``sha256``, the file's hash.
+
+    Raises
+    ------
+    ValueError
+        If the file is not JSON or has no rows of increasing steps with a
+        finite ``val_loss`` each; the message names the file.
+    """
+    path = Path(path)
+    where = f"learning curve {str(path)!r}"
+    if not path.is_file():
+        raise ValueError(f"{where} is not a file")
+    curve = load_json(path.read_bytes(), where=where)
+    rows = curve.get("rows") if isinstance(curve, dict) else None
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"{where} has no 'rows' (not a learning curve)")
+    try:
+        steps = [int(row["steps"]) for row in rows]
+        losses = [float(row["val_loss"]) for row in rows]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{where}: a row lacks a number 'steps' or 'val_loss' ({error})"
+        ) from None
+    if np.any(np.diff(steps) <= 0) or not np.all(np.isfinite(losses)):
+        raise ValueError(f"{where}: steps must increase and every val_loss be finite")
+    return {**curve, "sha256": sha256_file(path)}
+
+
+def plateau_reached(curve: Mapping[str, Any]) -> bool:
+    """Whether a learning curve written by :class:`IdealReport` meets its plateau rule.
+
+    Parameters
+    ----------
+    curve : mapping
+        The curve file's content (``rows`` with ``val_loss``; ``plateau`` with
+        ``fraction``, ``min_epochs`` and ``floor``).
+
+    Returns
+    -------
+    bool
+        True when the validation loss less its noise floor improved by less
+        than ``fraction`` over the last quarter of the epochs (the trainer's
+        own stopping rule); False without a rule.
+    """
+    rule = curve.get("plateau")
+    if not rule:
+        return False
+    config = TrainingConfig(plateau=rule["fraction"], plateau_min_epochs=rule["min_epochs"])
+    losses = [row.get("val_loss") for row in curve["rows"]]
+    return _on_plateau(losses, config, rule.get("floor") or 0.0)
 
 
 def noise_floor(validation: PairSchedule, *, noisy_targets: bool = True) -> float:
@@ -953,6 +1028,13 @@ def train_pairs(
         state["plateau_floor"] = noise_floor(
             validation, noisy_targets=kind != "supervised"
         )
+    for callback in callbacks:
+        if isinstance(callback, IdealReport) and config.plateau is not None:
+            callback.plateau = {
+                "fraction": config.plateau,
+                "min_epochs": config.plateau_min_epochs,
+                "floor": state.get("plateau_floor"),
+            }
     finished = state["stopped_early"] or state["epochs_completed"] >= config.epochs
     if not finished:
         sequence = _PairSequence(train, epoch=resumed_from)
@@ -1203,7 +1285,13 @@ class IdealReport(keras.callbacks.Callback):
     n_slices : int, optional
         Central slices per phantom (7), to keep the report cheap.
     curve : str or os.PathLike, optional
-        JSON file of the learning curve.
+        JSON file of the learning curve. Besides the rows it holds
+        ``provenance`` and ``plateau``: the stopping rule's fraction, first
+        epoch and noise floor (:func:`noise_floor`, set by the trainer), so
+        :func:`plateau_reached` can judge the curve on its own.
+    provenance : mapping, optional
+        Written into the curve file as is (e.g. the command, seeds and training
+        set that produced it).
     """
 
     def __init__(
@@ -1214,6 +1302,7 @@ class IdealReport(keras.callbacks.Callback):
         count_levels: Sequence[float] = (25.0, 100.0),
         n_slices: int = 7,
         curve: str | os.PathLike[str] | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         from .metrics import evaluation_region
@@ -1249,6 +1338,9 @@ class IdealReport(keras.callbacks.Callback):
         self._regions = np.asarray(regions, bool)
         self._levels = np.asarray(keys)
         self.curve = None if curve is None else Path(curve)
+        self.provenance = plain_json(dict(provenance or {}))
+        #: The stopping rule, set by the trainer: {"fraction", "min_epochs", "floor"}.
+        self.plateau: dict[str, Any] | None = None
         self._rows: list[dict[str, Any]] = []
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -1302,6 +1394,8 @@ class IdealReport(keras.callbacks.Callback):
                 "description": "learning curve: held-out Noise2Noise loss (val_loss) and, for "
                 "reporting only, NRMSE to the ideal image of held-out crops (realization 0, "
                 "central slices), against gradient steps",
+                "provenance": self.provenance,
+                "plateau": self.plateau,
                 "rows": self._rows,
             },
             **_JSON,

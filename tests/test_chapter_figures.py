@@ -11,6 +11,7 @@ from spect_tutorial.filters import optimal_fwhm
 from spect_tutorial.plotting import (
     plot_frequency_response,
     plot_kernel_sampling,
+    plot_learning_curve,
     plot_level_curves,
     plot_noise_wall_tradeoff,
     plot_optimum_by_level,
@@ -145,3 +146,18 @@ def test_window_on_slices_draws_the_window_at_the_point():
     assert slab.get_height() == pytest.approx(6.4)  # one transaxial slice thick
     with pytest.raises(ValueError, match="side_mm"):
         show_window_on_slices(volume, 6.4, (0.0, 0.0, 0.0), 0.0)
+
+
+def test_learning_curve_shows_the_loss_above_its_floor_and_the_error_per_level():
+    rows = [
+        {"steps": 100 * k, "val_loss": 0.2 + 0.1 / k,
+         "val_nrmse_ideal_per_level": {"25": 0.2 / k, "100": 0.1 / k}}
+        for k in (1, 2, 3)
+    ]
+    figure = plot_learning_curve({"rows": rows, "plateau": {"floor": 0.2}})
+    loss_axis, error_axis = figure.axes
+    x, y = loss_axis.lines[0].get_data()
+    assert list(x) == [100, 200, 300] and np.allclose(y, [0.1, 0.05, 0.1 / 3])
+    assert loss_axis.get_yscale() == "log"
+    assert [line.get_label() for line in error_axis.lines] == ["25 % counts", "100 % counts"]
+    assert np.allclose(error_axis.lines[1].get_ydata(), [0.1, 0.05, 0.1 / 3])

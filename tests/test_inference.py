@@ -251,8 +251,9 @@ def test_denoise_matches_the_network_on_mean_scaled_slices(model):
     np.testing.assert_allclose(result, expected * mean, rtol=1e-5, atol=1e-6)
 
 
-def test_denoise_feeds_the_network_exactly_what_training_fed_it(model, monkeypatch):
-    """Training pairs and inference share one normalisation (datasets.normalise)."""
+@pytest.mark.parametrize("channels", [1, 3])
+def test_denoise_feeds_the_network_exactly_what_training_fed_it(channels, monkeypatch):
+    """Training pairs and inference share one normalisation and one slice stacking (2D, 2.5D)."""
     from spect_tutorial import inference
     from spect_tutorial.datasets import Noise2NoiseSet, volume_mean
     from spect_tutorial.pairs import gather_pairs
@@ -260,12 +261,12 @@ def test_denoise_feeds_the_network_exactly_what_training_fed_it(model, monkeypat
     volume = _volume()
     seen = []
 
-    def record(model, slices, batch_size):
-        seen.append(np.array(slices))
-        return slices
+    def record(model, inputs, batch_size):
+        seen.append(np.array(inputs))
+        return inputs[..., inputs.shape[-1] // 2]
 
     monkeypatch.setattr(inference, "_predict_slices", record)
-    denoise(volume, model, voxel_size_mm=6.4)
+    denoise(volume, win5rb(filters=4, channels=channels, seed=0), voxel_size_mm=6.4)
     # The same volume as a training set: both realizations are the volume itself.
     dataset = Noise2NoiseSet(
         images=np.stack([volume, volume])[np.newaxis, np.newaxis],
@@ -275,10 +276,25 @@ def test_denoise_feeds_the_network_exactly_what_training_fed_it(model, monkeypat
         voxel_size_mm=6.4,
     )
     pairs = np.array([[0, 0, z, 0, 1] for z in range(volume.shape[0])])
-    inputs, targets = gather_pairs(dataset, pairs)
+    inputs, targets = gather_pairs(dataset, pairs, input_slices=channels)
     (network_input,) = seen
-    np.testing.assert_array_equal(network_input, inputs[..., 0])
-    np.testing.assert_array_equal(network_input, targets[..., 0])
+    np.testing.assert_array_equal(network_input, inputs)
+    np.testing.assert_array_equal(network_input[..., channels // 2], targets[..., 0])
+
+
+def test_a_25d_model_denoises_each_slice_from_its_neighbours():
+    volume = _volume()
+    model = win5rb(filters=4, channels=3, seed=0)
+    denoised = denoise(volume, model, voxel_size_mm=6.4, batch_size=3)
+    mean = float(volume.mean())
+    for z, neighbours in ((0, [0, 0, 1]), (2, [1, 2, 3]), (len(volume) - 1, [-2, -1, -1])):
+        stack = np.moveaxis(volume[neighbours] / mean, 0, -1)[np.newaxis].astype(np.float32)
+        expected = np.asarray(model(stack, training=False))[0, ..., 0] * mean
+        np.testing.assert_allclose(denoised[z], expected, rtol=1e-4, atol=1e-5 * mean)
+    inputs = keras.Input(shape=(None, None, 2))
+    two_channels = keras.Model(inputs, keras.layers.Conv2D(1, 1)(inputs))
+    with pytest.raises(ValueError, match="odd number k of adjacent slices"):
+        denoise(volume, two_channels, voxel_size_mm=6.4)
 
 
 def test_denoise_is_invariant_to_the_units(model):

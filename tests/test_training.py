@@ -452,7 +452,12 @@ def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypat
     assert lineage["total_steps"] == 2 + manifest["budget"]["steps"]
     assert manifest["dtype_policy"] == manifest["training"]["dtype_policy"] == "mixed_bfloat16"
     assert manifest["plateau_floor"] > 0 and first["plateau_floor"] is None  # noisy targets
-    rows = json.loads(curve.read_text())["rows"]
+    written = json.loads(curve.read_text())
+    rows = written["rows"]
+    assert written["provenance"]["command"] == manifest["command"]
+    rule = {"fraction": 0.5, "min_epochs": 8, "floor": manifest["plateau_floor"]}
+    assert written["plateau"] == rule
+    assert not training.plateau_reached(written)  # two epochs: too early to judge
     assert [row["epoch"] for row in rows] == [1, 2] and [row["steps"] for row in rows] == [2, 4]
     assert all(0 < row["val_nrmse_ideal"] < 10 for row in rows)
     assert [r["report_val_nrmse_ideal"] for r in manifest["learning_curve"]] == pytest.approx(
@@ -470,6 +475,10 @@ def test_plateau_rule_compares_the_last_quarter():
     assert not training._on_plateau(flat, TrainingConfig())  # off by default
     # Less its noise floor the same curve still improves by 11 % in its last quarter.
     assert not training._on_plateau(flat, config, floor=0.63)
+    curve = {"plateau": {"fraction": 0.01, "min_epochs": 8, "floor": 0.63}}
+    assert not training.plateau_reached({**curve, "rows": [{"val_loss": v} for v in flat]})
+    curve["plateau"]["floor"] = 0.0
+    assert training.plateau_reached({**curve, "rows": [{"val_loss": v} for v in flat]})
 
 
 class _Pairs:
@@ -582,3 +591,24 @@ def test_the_2_5d_variant_trains_on_adjacent_slices_with_the_same_loop(data, tmp
             config=replace(TINY, input_slices=3),
             work_dir=tmp_path / "bad",
         )
+
+
+def test_load_learning_curve_checks_the_file(tmp_path):
+    good = {"rows": [{"steps": 100, "val_loss": 0.3}, {"steps": 200, "val_loss": 0.29}]}
+    path = tmp_path / "curve.json"
+    path.write_text(json.dumps(good))
+    curve = training.load_learning_curve(path)
+    assert curve["rows"] == good["rows"] and len(curve["sha256"]) == 64
+    with pytest.raises(ValueError, match="is not a file"):
+        training.load_learning_curve(tmp_path / "missing.json")
+    for bad, message in (
+        ({"rows": []}, "has no 'rows'"),
+        ({"rows": [{"steps": 100}]}, "lacks a number 'steps' or 'val_loss'"),
+        ({"rows": [{"steps": 100, "val_loss": 0.3}] * 2}, "steps must increase"),
+    ):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            training.load_learning_curve(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"learning curve .* is unreadable"):
+        training.load_learning_curve(path)
