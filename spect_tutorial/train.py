@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("H", "W"),
         help="train on random patches of this size (default: the whole crop)",
     )
+    parser.add_argument(
+        "--input-slices",
+        type=int,
+        default=1,
+        help="adjacent transaxial slices per input: 1 (the study's 2D model) or an odd k "
+        "(the 2.5D variant, predicting the centre slice)",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps-per-epoch", type=int)
     parser.add_argument("--validation-steps", type=int)
@@ -370,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plateau=args.plateau,
             dtype_policy=args.dtype_policy,
             seed=args.seed,
+            input_slices=args.input_slices,
         )
     except ValueError as error:
         parser.error(str(error))
@@ -425,7 +433,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "package_version": __version__,
         }
         reports.append(
-            IdealReport(data.noise2noise, data.reference, curve=args.curve, provenance=provenance)
+            IdealReport(
+                data.noise2noise,
+                data.reference,
+                input_slices=config.input_slices,
+                curve=args.curve,
+                provenance=provenance,
+            )
         )
     result = train_pairs(
         source,
@@ -455,7 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command,
         "config": args.config,
         "method": args.method,
-        "model_config": model_config,
+        "model_config": {
+            **model_config,
+            **({"channels": config.input_slices} if config.input_slices > 1 else {}),
+        },
         "voxel_size_mm": float(noisy.voxel_size_mm),
         "normalisation": "slice / mean of the whole reconstructed volume (denoise does the same)",
         "training": result.summary(),

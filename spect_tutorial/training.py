@@ -76,7 +76,7 @@ from ._validation import (
     real_number,
 )
 from .datasets import IdealStore, Noise2NoiseSet, TrainingData, normalise
-from .model import _check_architecture, win5rb
+from .model import _check_architecture, adjacent_slices, win5rb
 from .pairs import PairSchedule, gather_pairs, pair_rows
 from .quiet import import_quietly
 
@@ -1025,9 +1025,7 @@ def train_pairs(
             monitor="val_loss", patience=10**9, min_delta=config.min_delta
         )
     if config.plateau is not None and validation is not None and "plateau_floor" not in state:
-        state["plateau_floor"] = noise_floor(
-            validation, noisy_targets=kind != "supervised"
-        )
+        state["plateau_floor"] = noise_floor(validation, noisy_targets=kind != "supervised")
     for callback in callbacks:
         if isinstance(callback, IdealReport) and config.plateau is not None:
             callback.plateau = {
@@ -1284,6 +1282,9 @@ class IdealReport(keras.callbacks.Callback):
         Levels reported (those of the set; default 25 and 100 %).
     n_slices : int, optional
         Central slices per phantom (7), to keep the report cheap.
+    input_slices : int, optional
+        Adjacent slices per network input: 1, or ``k`` for the 2.5D variant
+        (each slice with its neighbours, :func:`~spect_tutorial.model.adjacent_slices`).
     curve : str or os.PathLike, optional
         JSON file of the learning curve. Besides the rows it holds
         ``provenance`` and ``plateau``: the stopping rule's fraction, first
@@ -1301,6 +1302,7 @@ class IdealReport(keras.callbacks.Callback):
         *,
         count_levels: Sequence[float] = (25.0, 100.0),
         n_slices: int = 7,
+        input_slices: int = 1,
         curve: str | os.PathLike[str] | None = None,
         provenance: Mapping[str, Any] | None = None,
     ) -> None:
@@ -1310,6 +1312,9 @@ class IdealReport(keras.callbacks.Callback):
         if not reference.matches(dataset):
             raise ValueError("reference does not match the dataset's phantoms and slices")
         n_slices = integer(n_slices, "n_slices")
+        self.input_slices = integer(input_slices, "input_slices")
+        if self.input_slices % 2 == 0:
+            raise ValueError(f"input_slices must be odd (a centre slice), got {input_slices!r}")
         levels = [
             index for index, level in enumerate(dataset.count_levels) if level in count_levels
         ] or list(range(len(dataset.count_levels)))
@@ -1329,7 +1334,8 @@ class IdealReport(keras.callbacks.Callback):
                     if reference.level_images is not None
                     else reference.images[phantom]
                 )[slices]
-                inputs.append(normalise(dataset.images[phantom, level, 0, slices], mean))
+                volume = normalise(dataset.images[phantom, level, 0], mean)
+                inputs.append(adjacent_slices(volume, self.input_slices)[slices])
                 ideals.append(normalise(ideal, mean))
                 regions.append(region)
                 keys.append(float(dataset.count_levels[level]))
@@ -1353,8 +1359,8 @@ class IdealReport(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Denoise the held-out images, append the NRMSE to the ideal and write the curve."""
-        shape = self._inputs.shape
-        flat = self._inputs.reshape(-1, shape[-2], shape[-1], 1)
+        shape = self._inputs.shape[:-1]
+        flat = self._inputs.reshape(-1, shape[-2], shape[-1], self.input_slices)
         output = np.concatenate(
             [
                 keras.ops.convert_to_numpy(self.model(flat[start : start + 32], training=False))
@@ -1442,6 +1448,7 @@ def held_out_errors(
     if not reference.matches(dataset):
         raise ValueError("reference does not match the dataset's phantoms and slices")
     batch_size = integer(batch_size, "batch_size")
+    input_slices = int(model.input_shape[-1])  # 1, or k for the 2.5D variant
     phantoms = dataset.phantoms(split)
     if phantoms.size == 0:
         raise ValueError(f"the dataset has no {split} phantoms")
@@ -1450,9 +1457,12 @@ def held_out_errors(
     noisy_total = denoised_total = 0.0
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        inputs, ideal = gather_pairs(dataset, chunk, reference=reference)
+        inputs, ideal = gather_pairs(
+            dataset, chunk, reference=reference, input_slices=input_slices
+        )
         output = keras.ops.convert_to_numpy(model(inputs, training=False))
-        noisy_total += float(np.sum((inputs.astype(np.float64) - ideal) ** 2))
+        centre = inputs[..., input_slices // 2 : input_slices // 2 + 1]
+        noisy_total += float(np.sum((centre.astype(np.float64) - ideal) ** 2))
         denoised_total += float(np.sum((output.astype(np.float64) - ideal) ** 2))
     count = float(len(pairs) * np.prod(dataset.slice_shape))
     return {"noisy": noisy_total / count, "denoised": denoised_total / count}

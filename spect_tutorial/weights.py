@@ -86,7 +86,9 @@ _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MODEL_CONFIG_KEYS = ("filters", "kernel_size", "depth")
 # Largest model_config a manifest may declare (the paper's network: 128, 7, 5), checked
 # before any model is built from an untrusted manifest.
-_MODEL_CONFIG_LIMITS = {"filters": 1024, "kernel_size": 31, "depth": 64}
+_MODEL_CONFIG_LIMITS = {"filters": 1024, "kernel_size": 31, "depth": 64, "channels": 15}
+# Optional: input channels of the 2.5D variant (adjacent slices); absent means 1 (2D).
+_OPTIONAL_CONFIG_KEYS = ("channels",)
 _FLOAT32_BYTES = 4
 # Keys save_weights computes itself; a caller's manifest must not bring its own.
 _COMPUTED_KEYS = ("weights_file", "weights_sha256", "keras_version", "backend")
@@ -174,22 +176,29 @@ def _missing_message(name: str, directory: Path, missing: list[Path]) -> str:
 
 
 def _check_model_config(config: Any, where: str) -> dict[str, int]:
-    if not isinstance(config, Mapping) or set(config) != set(_MODEL_CONFIG_KEYS):
+    if (
+        not isinstance(config, Mapping)
+        or not set(_MODEL_CONFIG_KEYS) <= set(config)
+        or not set(config) <= set(_MODEL_CONFIG_KEYS + _OPTIONAL_CONFIG_KEYS)
+    ):
         raise ValueError(
             f"{where}: model_config must be a mapping with exactly the keys "
-            f"{list(_MODEL_CONFIG_KEYS)}, got {config!r}"
+            f"{list(_MODEL_CONFIG_KEYS)} (and optionally {list(_OPTIONAL_CONFIG_KEYS)}), "
+            f"got {config!r}"
         )
     checked = {}
-    for key in _MODEL_CONFIG_KEYS:
-        limit = _MODEL_CONFIG_LIMITS[key]
-        checked[key] = integer(config[key], f"{where}: model_config[{key!r}]", maximum=limit)
+    for key in _MODEL_CONFIG_KEYS + _OPTIONAL_CONFIG_KEYS:
+        if key in config:
+            limit = _MODEL_CONFIG_LIMITS[key]
+            checked[key] = integer(config[key], f"{where}: model_config[{key!r}]", maximum=limit)
     return checked
 
 
 def _minimum_weights_bytes(config: Mapping[str, int]) -> int:
     """Bytes of float32 convolution kernels a WIN5-RB of ``config`` holds at least."""
     filters, kernel, depth = config["filters"], config["kernel_size"], config["depth"]
-    per_tap = filters + (depth - 2) * filters * filters + filters  # first, middle, last
+    channels = config.get("channels", 1)
+    per_tap = channels * filters + (depth - 2) * filters * filters + filters  # first, middle, last
     return _FLOAT32_BYTES * kernel * kernel * per_tap
 
 
@@ -232,6 +241,9 @@ def _model_config_of(model: keras.Model) -> dict[str, int]:
         "kernel_size": int(convolutions[0].kernel_size[0]),
         "depth": len(convolutions),
     }
+    channels = int(model.input_shape[-1])
+    if channels != 1:  # the 2.5D variant; a 2D model's manifest keeps the three keys
+        config["channels"] = channels
     try:
         rebuilt = win5rb(**config)
     except ValueError:

@@ -374,6 +374,38 @@ def test_cli_trains_writes_a_manifest_and_refuses_to_overwrite(tmp_path, monkeyp
     assert json.loads((out / "tiny.json").read_text())["training"]["config"]["seed"] == 1
 
 
+def test_cli_trains_the_2_5d_variant_whose_files_load_and_denoise(tmp_path, monkeypatch):
+    from spect_tutorial.inference import denoise
+    from spect_tutorial.weights import load_pretrained
+
+    data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=4)
+    monkeypatch.setattr("spect_tutorial.datasets.build_training_set", lambda **kwargs: data)
+    out, curve = tmp_path / "weights", tmp_path / "curve.json"
+    arguments = _cli_arguments(
+        out, tmp_path / "work", "--input-slices", "3", "--curve", str(curve)
+    )
+    assert train_cli.main(arguments) == 0
+    manifest = json.loads((out / "tiny.json").read_text())
+    assert manifest["model_config"] == {"filters": 4, "kernel_size": 7, "depth": 5, "channels": 3}
+    assert manifest["training"]["config"]["input_slices"] == 3
+    # The report and the held-out errors fed the model its neighbours, not one slice.
+    assert np.isfinite(json.loads(curve.read_text())["rows"][-1]["val_nrmse_ideal"])
+    assert set(manifest["validation_mse_to_ideal"]) == {"noisy", "denoised"}
+    model = load_pretrained("tiny", directory=out)
+    assert tuple(model.input_shape) == (None, None, None, 3)
+    volume = np.random.default_rng(0).gamma(4.0, 1.0, (6, 24, 24)).astype(np.float32)
+    denoised = denoise(volume, model, voxel_size_mm=6.4)
+    assert denoised.shape == volume.shape and np.all(np.isfinite(denoised))
+
+
+def test_cli_refuses_an_even_number_of_input_slices(tmp_path, monkeypatch, capsys):
+    data = synthetic_training_set(n_phantoms=3, realizations=2, n_slices=2)
+    monkeypatch.setattr("spect_tutorial.datasets.build_training_set", lambda **kwargs: data)
+    with pytest.raises(SystemExit):
+        train_cli.main(_cli_arguments(tmp_path / "w", tmp_path / "work", "--input-slices", "2"))
+    assert "input_slices" in capsys.readouterr().err
+
+
 def test_keras_callbacks_state_survives_a_kill_early_stopping_and_lr_schedule(data, tmp_path):
     # min_delta so large that no epoch after the first improves: the rate halves after
     # every epoch without improvement and early stopping ends epoch 3.
