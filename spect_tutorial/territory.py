@@ -24,18 +24,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .protocol import TERRITORIES
-from .results import Estimate, defect_ratio_error, derived, estimate
+from .results import Estimate, defect_ratio_error, derived, estimate, paired_ratio
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
     "ALL_TERRITORIES",
+    "GAUSSIAN_TOLERANCE",
+    "IDEAL_TOLERANCE",
     "README_METHODS",
+    "NetworkSafety",
+    "network_safety",
     "territory_difference",
     "territory_error",
     "territory_errors",
@@ -56,6 +61,12 @@ README_METHODS: tuple[str, ...] = (
     "bm4d",
 )
 
+#: Defect-safety target of a network (issue 14, science reference section 9): its paired
+#: defect error, pooled over territories, within this of the ideal image's ...
+IDEAL_TOLERANCE = 0.02
+#: ... or no more than this above the optimal Gaussian's (paired per image).
+GAUSSIAN_TOLERANCE = 0.01
+
 _README_START = "<!-- territory:start -->"
 _README_END = "<!-- territory:end -->"
 
@@ -68,9 +79,7 @@ def _check_territory(territory: str) -> str:
     return territory
 
 
-def _of_territory(
-    records: Iterable[Mapping[str, Any]], territory: str
-) -> list[Mapping[str, Any]]:
+def _of_territory(records: Iterable[Mapping[str, Any]], territory: str) -> list[Mapping[str, Any]]:
     territory = _check_territory(territory)
     return [
         record
@@ -199,6 +208,98 @@ def territory_errors(
                 if value.n:
                     table[method, territory, level] = value
     return table
+
+
+@dataclass(frozen=True)
+class NetworkSafety:
+    """A network judged on the territory patients at one count level.
+
+    Attributes
+    ----------
+    network, baseline : str
+        Method names as recorded (the baseline is the optimal Gaussian).
+    count_level : float
+        Count level in percent.
+    nrmse_ratio : Estimate
+        Paired NRMSE ratio network / baseline (below 1: closer to the ideal image).
+    defect_error : Estimate
+        The network's paired defect error (defect ratio minus the ideal image's),
+        pooled over every territory; positive means a shallower defect.
+    difference : Estimate
+        Network minus baseline defect error, paired per image, pooled.
+    by_territory : dict
+        ``territory -> Estimate`` of the same difference in each territory.
+    """
+
+    network: str
+    baseline: str
+    count_level: float
+    nrmse_ratio: Estimate
+    defect_error: Estimate
+    difference: Estimate
+    by_territory: dict[str, Estimate]
+
+    @property
+    def safe(self) -> bool:
+        """The target on the means: within :data:`IDEAL_TOLERANCE` of the ideal image's
+        defect ratio, or at most :data:`GAUSSIAN_TOLERANCE` above the baseline's error."""
+        return bool(
+            abs(self.defect_error.mean) <= IDEAL_TOLERANCE
+            or self.difference.mean <= GAUSSIAN_TOLERANCE
+        )
+
+
+def network_safety(
+    records: Sequence[Mapping[str, Any]],
+    network: str,
+    count_level: float,
+    *,
+    baseline: str = "gaussian_optimal",
+) -> NetworkSafety:
+    """Judge a network's defect safety and noise removal on territory records.
+
+    The same statistics as the territory table (realizations averaged per patient,
+    Student-t 95 % interval over patients); used to compare candidate networks
+    (longer training, 2.5D input) before one is shipped.
+
+    Parameters
+    ----------
+    records : sequence of mapping
+        Territory records holding ``network`` and ``baseline`` at ``count_level``.
+    network : str
+        The network's method name as recorded.
+    count_level : float
+        Count level in percent.
+    baseline : str, optional
+        The method it must not fill defects more than (default the optimal Gaussian).
+
+    Returns
+    -------
+    NetworkSafety
+
+    Raises
+    ------
+    ValueError
+        If the records hold no image with both methods at that level.
+    """
+    level = float(count_level)
+    difference = territory_difference(records, network, baseline, ALL_TERRITORIES, level)
+    if not difference.n:
+        raise ValueError(
+            f"records: no image holds both {network!r} and {baseline!r} at {level:g} % counts"
+        )
+    return NetworkSafety(
+        network=network,
+        baseline=baseline,
+        count_level=level,
+        nrmse_ratio=paired_ratio(records, network, baseline, count_level=level),
+        defect_error=territory_error(records, network, ALL_TERRITORIES, level),
+        difference=difference,
+        by_territory={
+            name: territory_difference(records, network, baseline, name, level)
+            for name in TERRITORIES
+        },
+    )
 
 
 def _cell(value: Estimate) -> str:
@@ -383,8 +484,12 @@ def plot_territory_errors(
     ncols = min(ncols, len(levels))
     nrows = -(-len(levels) // ncols)
     figure, axes = plt.subplots(
-        nrows, ncols, figsize=(max(4.6 * ncols, 9.0), 3.9 * nrows), layout="constrained",
-        sharey=True, squeeze=False,
+        nrows,
+        ncols,
+        figsize=(max(4.6 * ncols, 9.0), 3.9 * nrows),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
     )
     positions = np.arange(len(territories))
     width = 0.8 / max(len(shown), 1)
@@ -396,7 +501,10 @@ def plot_territory_errors(
                 positions + offset,
                 [v.mean for v in values],
                 yerr=[[v.mean - v.low for v in values], [v.high - v.mean for v in values]],
-                fmt="o", markersize=4, capsize=2, label=labels.get(method, method),
+                fmt="o",
+                markersize=4,
+                capsize=2,
+                label=labels.get(method, method),
             )
         axis.axhline(0.0, color="black", linewidth=0.8)
         axis.axvline(len(TERRITORIES) - 0.5, color="0.6", linewidth=0.8, linestyle=":")
@@ -404,10 +512,10 @@ def plot_territory_errors(
         axis.set_title(f"{level:g} % counts")
     for axis in axes[:, 0]:
         axis.set_ylabel("defect ratio − ideal's")
-    for axis in list(axes.flat)[len(levels):]:
+    for axis in list(axes.flat)[len(levels) :]:
         axis.set_axis_off()
     handles, names = axes.flat[0].get_legend_handles_labels()
-    spare = list(axes.flat)[len(levels):]
+    spare = list(axes.flat)[len(levels) :]
     if spare:
         spare[0].legend(handles, names, loc="center", frameon=False)
     else:

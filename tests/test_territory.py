@@ -69,16 +69,18 @@ def _records():
     for index, entry in enumerate(TERRITORY_PHANTOMS):
         for k in range(3):
             for method, error in (("gauss", 0.01), ("net", 0.03 + 0.01 * index)):
-                records.append({
-                    "method": method,
-                    "count_level": 25.0,
-                    "phantom": index,
-                    "realization": k,
-                    "territory": entry.territory,
-                    "severity": entry.severity,
-                    "defect_ratio": 0.5 + error + 0.001 * (k - 1),
-                    "defect_ratio_ideal": 0.5,
-                })
+                records.append(
+                    {
+                        "method": method,
+                        "count_level": 25.0,
+                        "phantom": index,
+                        "realization": k,
+                        "territory": entry.territory,
+                        "severity": entry.severity,
+                        "defect_ratio": 0.5 + error + 0.001 * (k - 1),
+                        "defect_ratio_ideal": 0.5,
+                    }
+                )
     return records
 
 
@@ -99,6 +101,31 @@ def test_territory_errors_are_paired_per_image_and_summarised_over_patients():
     assert table["gauss", "RCA inferior", 25.0].mean == pytest.approx(0.01)
     with pytest.raises(ValueError, match="territory must be one of"):
         territory.territory_error(records, "net", "LCX", 25.0)
+
+
+def test_network_safety_judges_a_known_answer_and_rejects_the_oversmoothed_control():
+    records = _records()
+    for record in records:
+        record["nrmse"] = 0.1 if record["method"] == "gauss" else 0.08
+    # "net" fills by 0.075 on average (0.065 more than "gauss"): both tolerances missed.
+    judged = territory.network_safety(records, "net", 25.0, baseline="gauss")
+    assert judged.nrmse_ratio.mean == pytest.approx(0.8)
+    assert judged.defect_error.mean == pytest.approx(0.075)
+    assert judged.difference.mean == pytest.approx(0.065)
+    assert judged.by_territory["LCx lateral"].mean == pytest.approx(0.065)
+    assert not judged.safe
+    # The Gaussian itself (0.01 from the ideal image) meets the target.
+    assert territory.network_safety(records, "gauss", 25.0, baseline="net").safe
+    with pytest.raises(ValueError, match="no image holds both 'net' and 'bm4d' at 25 %"):
+        territory.network_safety(records, "net", 25.0, baseline="bm4d")
+
+
+def test_network_safety_on_the_committed_records_rejects_the_oversmoothed_gaussian():
+    # The control of the defect-safety verdict: a Gaussian wider than optimal fills
+    # defects, and the criterion must say so.
+    records = load_records(benchmark.DEFAULT_TERRITORY_RESULTS)
+    assert not territory.network_safety(records, "gaussian_10mm", 25.0).safe
+    assert territory.network_safety(records, "noisy", 25.0).safe  # no smoothing, no filling
 
 
 def test_territory_markdown_and_readme_block_regenerate_from_the_records(tmp_path):
@@ -154,7 +181,9 @@ def test_committed_territory_readme_block_equals_what_the_records_regenerate():
     for record in records:
         entry = TERRITORY_PHANTOMS[record["phantom"]]
         assert (record["seed"], record["territory"], record["severity"]) == (
-            entry.seed, entry.territory, entry.severity
+            entry.seed,
+            entry.territory,
+            entry.severity,
         )
         assert math.isfinite(record["defect_ratio"]) and record["defect"] is True
 
