@@ -28,6 +28,7 @@ __all__ = [
     "plot_frequency_response",
     "plot_kernel_sampling",
     "plot_learning_curve",
+    "plot_learning_curves",
     "plot_level_curves",
     "plot_noise_wall_tradeoff",
     "plot_optimum_by_level",
@@ -534,17 +535,26 @@ def plot_level_curves(
     titles, labels = titles or {}, labels or {}
     rows = -(-len(curves) // columns)
     figure, axes = _new_figure(rows, columns, (5.5 * columns, 4.0 * rows))
-    for axis in axes.flat[len(curves):]:
+    for axis in axes.flat[len(curves) :]:
         axis.set_axis_off()
     for axis, (metric, by_method) in zip(axes.flat, curves.items(), strict=False):
         for method, values in by_method.items():
             if len(values) != len(levels):
-                raise ValueError(f"curves[{metric!r}][{method!r}]: {len(values)} estimates "
-                                 f"for {len(levels)} levels")
+                raise ValueError(
+                    f"curves[{metric!r}][{method!r}]: {len(values)} estimates "
+                    f"for {len(levels)} levels"
+                )
             means = np.array([v.mean for v in values])
             spread = [means - [v.low for v in values], [v.high for v in values] - means]
-            axis.errorbar(levels, means, yerr=spread, marker="o", markersize=3, capsize=2,
-                          label=labels.get(method, method))
+            axis.errorbar(
+                levels,
+                means,
+                yerr=spread,
+                marker="o",
+                markersize=3,
+                capsize=2,
+                label=labels.get(method, method),
+            )
         axis.set_xscale("log")
         axis.minorticks_off()
         axis.set_xticks(levels, [f"{level:g}" for level in levels])
@@ -595,28 +605,46 @@ def plot_kernel_sampling(
 
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
     if set(weights) != set(kernels_mm):
-        raise ValueError(f"weights and kernels_mm must name the same kernels, got "
-                         f"{sorted(weights)} and {sorted(kernels_mm)}")
+        raise ValueError(
+            f"weights and kernels_mm must name the same kernels, got "
+            f"{sorted(weights)} and {sorted(kernels_mm)}"
+        )
     sigma = example_fwhm_mm / FWHM_PER_SIGMA / voxel_size_mm
     figure, ((left, right),) = _new_figure(1, 2, (10.0, 3.6))
     fine = np.linspace(-3.0, 3.0, 301)
-    left.plot(fine, np.exp(-0.5 * (fine / sigma) ** 2) * np.sqrt(0.5 / np.pi) / sigma,
-              color="grey", label="continuous Gaussian (density per voxel)")
+    left.plot(
+        fine,
+        np.exp(-0.5 * (fine / sigma) ** 2) * np.sqrt(0.5 / np.pi) / sigma,
+        color="grey",
+        label="continuous Gaussian (density per voxel)",
+    )
     right.plot(requested_mm, requested_mm, color="grey", linestyle=":", label="as requested")
     shifts = np.linspace(-0.06, 0.06, len(weights))
     for index, (name, kernel) in enumerate(weights.items()):
         kernel = np.asarray(kernel)
         offsets = np.arange(kernel.size) - kernel.size // 2
-        left.stem(offsets + shifts[index], kernel, linefmt=f"C{index + 1}-",
-                  markerfmt=f"C{index + 1}o", basefmt=" ", label=name)
+        left.stem(
+            offsets + shifts[index],
+            kernel,
+            linefmt=f"C{index + 1}-",
+            markerfmt=f"C{index + 1}o",
+            basefmt=" ",
+            label=name,
+        )
         right.plot(requested_mm, kernels_mm[name], color=f"C{index + 1}", label=name)
-    left.set(xlabel=f"offset (voxels of {voxel_size_mm:g} mm)", ylabel="weight",
-             title=f"{example_fwhm_mm:g} mm FWHM: sigma = {sigma:.2f} voxel")
+    left.set(
+        xlabel=f"offset (voxels of {voxel_size_mm:g} mm)",
+        ylabel="weight",
+        title=f"{example_fwhm_mm:g} mm FWHM: sigma = {sigma:.2f} voxel",
+    )
     one_voxel = FWHM_PER_SIGMA * voxel_size_mm
     right.axvline(one_voxel, color="grey", linewidth=0.8)
     right.text(one_voxel + 0.3, 1.0, "sigma = 1 voxel")
-    right.set(xlabel="requested FWHM (mm)", ylabel="FWHM from the kernel's variance (mm)",
-              title="What the kernel really does")
+    right.set(
+        xlabel="requested FWHM (mm)",
+        ylabel="FWHM from the kernel's variance (mm)",
+        title="What the kernel really does",
+    )
     for axis in (left, right):
         axis.legend()
     return figure
@@ -656,25 +684,40 @@ def plot_noise_wall_tradeoff(
         Three panels.
     """
     if not len(fwhms_mm) == len(noise) == len(wall_mm) == len(predicted_mm):
-        raise ValueError("fwhms_mm, noise, wall_mm and predicted_mm must have one value each "
-                         f"per FWHM, got {len(fwhms_mm)}, {len(noise)}, {len(wall_mm)}, "
-                         f"{len(predicted_mm)}")
+        raise ValueError(
+            "fwhms_mm, noise, wall_mm and predicted_mm must have one value each "
+            f"per FWHM, got {len(fwhms_mm)}, {len(noise)}, {len(wall_mm)}, "
+            f"{len(predicted_mm)}"
+        )
     figure, ((first, second, third),) = _new_figure(1, 3, (10.0, 2.7))
     first.plot(fwhms_mm, noise, "o-")
-    first.set(xlabel="Gaussian FWHM (mm)", ylabel="noise CoV, normal myocardium",
-              title="Noise falls", ylim=(0, None))
+    first.set(
+        xlabel="Gaussian FWHM (mm)",
+        ylabel="noise CoV, normal myocardium",
+        title="Noise falls",
+        ylim=(0, None),
+    )
     second.plot(fwhms_mm, wall_mm, "o-", label="measured")
-    second.plot(fwhms_mm, predicted_mm, "--", color="black",
-                label="predicted, eq. (box, voxel, blur)")
+    second.plot(
+        fwhms_mm, predicted_mm, "--", color="black", label="predicted, eq. (box, voxel, blur)"
+    )
     _reference_walls(second, ideal_wall_mm, true_wall_mm)
-    second.set(xlabel="Gaussian FWHM (mm)", ylabel="wall thickness (mm)",
-               title="The wall grows", ylim=(0, None))
+    second.set(
+        xlabel="Gaussian FWHM (mm)",
+        ylabel="wall thickness (mm)",
+        title="The wall grows",
+        ylim=(0, None),
+    )
     second.legend()
     third.plot(wall_mm, noise, "o-")
     for fwhm, x, y in zip(fwhms_mm, wall_mm, noise, strict=True):
         third.annotate(f"{fwhm:g}", (x, y), textcoords="offset points", xytext=(4, 4))
-    third.set(xlabel="wall thickness (mm)", ylabel="noise CoV",
-              title="Trade-off (labels: FWHM)", ylim=(0, None))
+    third.set(
+        xlabel="wall thickness (mm)",
+        ylabel="noise CoV",
+        title="Trade-off (labels: FWHM)",
+        ylim=(0, None),
+    )
     return figure
 
 
@@ -706,8 +749,10 @@ def plot_optimum_by_level(
     import matplotlib.pyplot as plt
 
     if set(optima) != set(walls_mm) or not optima:
-        raise ValueError(f"optima and walls_mm must hold the same count levels, got "
-                         f"{sorted(optima)} and {sorted(walls_mm)}")
+        raise ValueError(
+            f"optima and walls_mm must hold the same count levels, got "
+            f"{sorted(optima)} and {sorted(walls_mm)}"
+        )
     levels = sorted(optima)
     figure, ((curves, best, walls),) = _new_figure(1, 3, (10.0, 2.7))
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(levels)))
@@ -715,8 +760,7 @@ def plot_optimum_by_level(
         result = optima[level]
         curves.plot(result.fwhms_mm, result.nrmse_curve, color=colour, label=f"{level:g} %")
         curves.plot(result.fwhm_mm, result.nrmse, "o", color=colour)
-    curves.set(xlabel="Gaussian FWHM (mm)", ylabel="NRMSE", ylim=(0, None),
-               title="NRMSE curves")
+    curves.set(xlabel="Gaussian FWHM (mm)", ylabel="NRMSE", ylim=(0, None), title="NRMSE curves")
     curves.legend()
     best.plot(levels, [optima[level].fwhm_mm for level in levels], "o-")
     best.set(ylabel="optimal FWHM (mm)", title="Optimal FWHM", ylim=(0, None))
@@ -761,19 +805,29 @@ def plot_frequency_response(
     figure, ((axis,),) = _new_figure(1, 1, (7.0, 4.0))
     for label, gain in gains.items():
         if np.shape(gain) != frequency.shape:
-            raise ValueError(f"gains[{label!r}] has shape {np.shape(gain)}, frequency "
-                             f"{frequency.shape}")
+            raise ValueError(
+                f"gains[{label!r}] has shape {np.shape(gain)}, frequency {frequency.shape}"
+            )
         style = ":" if label.startswith("Gaussian") else "--" if "squared" in label else "-"
         axis.plot(frequency, gain, style, label=label)
     for text, position in (markers or {}).items():
         axis.axvline(position, color="grey", linewidth=0.8)
         right = position > frequency.mean()  # text on the inner side of the line
-        axis.annotate(text, (position, 0.95), xytext=(-3 if right else 3, 0),
-                      textcoords="offset points", ha="right" if right else "left")
+        axis.annotate(
+            text,
+            (position, 0.95),
+            xytext=(-3 if right else 3, 0),
+            textcoords="offset points",
+            ha="right" if right else "left",
+        )
     for level in levels:
         axis.axhline(level, color="grey", linewidth=0.5, linestyle=":")
-    axis.set(xlabel="spatial frequency (cycles/cm)", ylabel="gain", ylim=(0, 1.05),
-             title="Frequency response of the filters")
+    axis.set(
+        xlabel="spatial frequency (cycles/cm)",
+        ylabel="gain",
+        ylim=(0, 1.05),
+        title="Frequency response of the filters",
+    )
     axis.legend(loc="lower left")
     return figure
 
@@ -808,20 +862,28 @@ def show_window_on_slices(
     centre = np.asarray(center_mm, dtype=np.float64)
     figure, axes = _new_figure(1, 2, (10.0, 4.8))
     top = float(np.max(volume))
-    for axis, plane, (across, up) in zip(axes[0], ("transaxial", "coronal"), ((0, 1), (0, 2)),
-                                         strict=True):
+    for axis, plane, (across, up) in zip(
+        axes[0], ("transaxial", "coronal"), ((0, 1), (0, 2)), strict=True
+    ):
         image, extent = slices[plane]
         shown = axis.imshow(image, extent=extent, cmap=ACTIVITY_CMAP, vmin=0, vmax=top)
         height = side_mm if plane == "transaxial" else voxel_size_mm
-        axis.add_patch(Rectangle((centre[across] - side_mm / 2, centre[up] - height / 2),
-                                 side_mm, height, fill=False, edgecolor="cyan", linewidth=1.5))
+        axis.add_patch(
+            Rectangle(
+                (centre[across] - side_mm / 2, centre[up] - height / 2),
+                side_mm,
+                height,
+                fill=False,
+                edgecolor="cyan",
+                linewidth=1.5,
+            )
+        )
         axis.plot(centre[across], centre[up], "+", color="cyan", markersize=10)
-        axis.set(title=f"{plane} slice", xlabel=_AXIS_LABELS[plane][0],
-                 ylabel=_AXIS_LABELS[plane][1])
+        axis.set(
+            title=f"{plane} slice", xlabel=_AXIS_LABELS[plane][0], ylabel=_AXIS_LABELS[plane][1]
+        )
     figure.colorbar(shown, ax=axes, shrink=0.8, label="image value / volume mean")
     return figure
-
-
 
 
 # Chapter figures: noise, noise2noise, osem, phantom
@@ -886,18 +948,32 @@ def plot_noise_scaling(
     for (name, values), marker in zip(covs.items(), "osd^v", strict=False):
         values = np.asarray(values, dtype=np.float64).reshape(levels.size, -1)
         (line,) = axis.loglog(levels, values.mean(axis=1), marker, label=name)
-        axis.loglog(np.repeat(levels, values.shape[1]), values.ravel(), ".", ms=3,
-                    color=line.get_color(), alpha=0.6)
+        axis.loglog(
+            np.repeat(levels, values.shape[1]),
+            values.ravel(),
+            ".",
+            ms=3,
+            color=line.get_color(),
+            alpha=0.6,
+        )
     axis.axhline(ideal_cov, color="gray", ls=":", label="CoV of the ideal image")
     fine_levels = np.geomspace(levels.min(), levels.max(), 50)
-    axis.loglog(fine_levels, anchor * np.sqrt(reference_level / fine_levels), "k--",
-                label="∝ 1/√counts through 100 %")
+    axis.loglog(
+        fine_levels,
+        anchor * np.sqrt(reference_level / fine_levels),
+        "k--",
+        label="∝ 1/√counts through 100 %",
+    )
     axis.set_xticks(levels, [f"{level:g}" for level in levels])
     axis.set_yticks([0.05, 0.1, 0.2, 0.3], ["0.05", "0.1", "0.2", "0.3"])
-    top = axis.secondary_xaxis("top", functions=(lambda x: x * counts_per_percent / 1e6,
-                                                  lambda x: x * 1e6 / counts_per_percent))
-    top.set_xticks(levels * counts_per_percent / 1e6,
-                   [f"{level * counts_per_percent / 1e6:.3g}" for level in levels])
+    top = axis.secondary_xaxis(
+        "top",
+        functions=(lambda x: x * counts_per_percent / 1e6, lambda x: x * 1e6 / counts_per_percent),
+    )
+    top.set_xticks(
+        levels * counts_per_percent / 1e6,
+        [f"{level * counts_per_percent / 1e6:.3g}" for level in levels],
+    )
     for ticks in (axis.xaxis, axis.yaxis, top.xaxis):
         ticks.set_minor_formatter(NullFormatter())
     axis.set(xlabel="count level (%)", ylabel="CoV in the myocardium")
@@ -947,14 +1023,25 @@ def plot_cardiac_orbit(
     detector_y = -geometry.radius_mm * np.cos(theta)
     figure, axis = plt.subplots(figsize=(5.2, 5), layout="constrained")
     shown = axis.imshow(image, extent=extent, cmap=ATTENUATION_CMAP, vmin=0, vmax=0.3)
-    axis.plot(detector_x, detector_y, "o", color="tab:blue", markersize=3,
-              label="camera positions")
+    axis.plot(
+        detector_x, detector_y, "o", color="tab:blue", markersize=3, label="camera positions"
+    )
     for name, index in named_views.items():
-        axis.text(1.1 * detector_x[index], 1.1 * detector_y[index], name,
-                  ha="left" if np.sin(theta[index]) > 0.5 else "center", va="center")
+        axis.text(
+            1.1 * detector_x[index],
+            1.1 * detector_y[index],
+            name,
+            ha="left" if np.sin(theta[index]) > 0.5 else "center",
+            va="center",
+        )
     axis.plot(*np.asarray(center_mm)[:2], "x", color="tab:red", markersize=8, label="LV centre")
-    axis.set(xlim=(-340, 380), ylim=(340, -340), xlabel="x (mm): patient right to left",
-             ylabel="y (mm): anterior to posterior", title="Cardiac orbit, viewed from the feet")
+    axis.set(
+        xlim=(-340, 380),
+        ylim=(340, -340),
+        xlabel="x (mm): patient right to left",
+        ylabel="y (mm): anterior to posterior",
+        title="Cardiac orbit, viewed from the feet",
+    )
     axis.legend(loc="lower left")
     figure.colorbar(shown, ax=axis, shrink=0.7, label="μ at 140 keV (1/cm)")
     return figure
@@ -998,16 +1085,27 @@ def plot_attenuation_loss(
     for axis, (label, data) in zip(
         axes[:2], (("without", without), ("with", with_attenuation)), strict=True
     ):
-        shown = axis.imshow(data, origin="lower", extent=_detector_extent(geometry),
-                            cmap=ACTIVITY_CMAP, vmin=0, vmax=float(np.max(without)))
+        shown = axis.imshow(
+            data,
+            origin="lower",
+            extent=_detector_extent(geometry),
+            cmap=ACTIVITY_CMAP,
+            vmin=0,
+            vmax=float(np.max(without)),
+        )
         axis.set(title=f"{view_label} {label} attenuation", xlabel="detector position (mm)")
     # Under the two projections, so its label cannot run into the third panel.
-    figure.colorbar(shown, ax=axes[:2], location="bottom", shrink=0.6,
-                    label="expected counts per pixel")
+    figure.colorbar(
+        shown, ax=axes[:2], location="bottom", shrink=0.6, label="expected counts per pixel"
+    )
     for label, kept in transmission.items():
         axes[2].plot(geometry.angles_deg, kept, label=label)
-    axes[2].set(xlabel="view angle (deg)", ylabel="fraction of counts kept", ylim=(0, 0.5),
-                title="Transmission per view")
+    axes[2].set(
+        xlabel="view angle (deg)",
+        ylabel="fraction of counts kept",
+        ylim=(0, 0.5),
+        title="Transmission per view",
+    )
     axes[2].legend()
     return figure
 
@@ -1048,14 +1146,22 @@ def plot_collimator_blur(
     figure, axes = plt.subplots(1, 4, figsize=(10, 2.3), layout="constrained")
     distance = np.linspace(0, 400, 81)
     axes[0].plot(distance, geometry.fwhm_mm(distance))
-    axes[0].axvspan(np.min(heart_distance_mm), np.max(heart_distance_mm), alpha=0.2,
-                    label="LV centre")
-    axes[0].set(xlabel="distance from collimator (mm)", ylabel="FWHM (mm)",
-                title="LEHR resolution")
+    axes[0].axvspan(
+        np.min(heart_distance_mm), np.max(heart_distance_mm), alpha=0.2, label="LV centre"
+    )
+    axes[0].set(
+        xlabel="distance from collimator (mm)", ylabel="FWHM (mm)", title="LEHR resolution"
+    )
     axes[0].legend()
     for axis, (label, data) in zip(axes[1:3], (("off", unblurred), ("on", blurred)), strict=True):
-        axis.imshow(data, origin="lower", extent=_detector_extent(geometry), cmap=ACTIVITY_CMAP,
-                    vmin=0, vmax=float(np.max(unblurred)))
+        axis.imshow(
+            data,
+            origin="lower",
+            extent=_detector_extent(geometry),
+            cmap=ACTIVITY_CMAP,
+            vmin=0,
+            vmax=float(np.max(unblurred)),
+        )
         axis.set(title=f"{view_label}, blur {label}", xlabel="detector position (mm)")
     bins_mm = (np.arange(geometry.n_bins) - (geometry.n_bins - 1) / 2) * geometry.bin_size_mm
     axes[3].plot(bins_mm, unblurred[row], label="blur off")
@@ -1103,14 +1209,18 @@ def show_slice_rows(
     if not np.isfinite(window) or window <= 0:
         raise ValueError(f"window must be a positive finite value, got {window!r}")
     columns = widths.pop()
-    figure, axes = plt.subplots(len(rows), columns, figsize=(10, 2.65 * len(rows)),
-                                layout="constrained", squeeze=False)
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(10, 2.65 * len(rows)), layout="constrained", squeeze=False
+    )
     for axes_row, (label, panels) in zip(axes, rows.items(), strict=True):
         for axis, (title, image) in zip(axes_row, panels.items(), strict=True):
             is_difference = title in differences
-            axis.imshow(image, cmap="RdBu_r" if is_difference else ACTIVITY_CMAP,
-                        vmin=-window / 2 if is_difference else 0,
-                        vmax=window / 2 if is_difference else window)
+            axis.imshow(
+                image,
+                cmap="RdBu_r" if is_difference else ACTIVITY_CMAP,
+                vmin=-window / 2 if is_difference else 0,
+                vmax=window / 2 if is_difference else window,
+            )
             axis.set(title=title, xticks=[], yticks=[])
         if label:
             axes_row[0].set_ylabel(label)
@@ -1162,4 +1272,49 @@ def plot_learning_curve(curve: Mapping[str, Any]) -> Figure:
     )
     if levels:
         error_axis.legend()
+    return figure
+
+
+def plot_learning_curves(curves: Mapping[str, Mapping[str, Any]], *, level: str = "25") -> Figure:
+    """Learning curves of candidate networks side by side (e.g. 2D against 2.5D).
+
+    Left: each held-out loss less its own noise floor against gradient steps (log
+    axis); right: the NRMSE to the ideal image of the held-out crops at one count
+    level (reporting only), so equal budgets can be compared step for step.
+
+    Parameters
+    ----------
+    curves : mapping
+        ``label -> curve`` as read by :func:`spect_tutorial.training.load_learning_curve`.
+    level : str, optional
+        Count level in percent of the right panel, as written in the curve files ("25").
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The two-panel figure.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one learning curve")
+    figure, ((loss_axis, error_axis),) = _new_figure(1, 2, (10.0, 3.8))
+    for label, curve in curves.items():
+        rows = list(curve["rows"])
+        floor = float((curve.get("plateau") or {}).get("floor") or 0.0)
+        steps = np.array([row["steps"] for row in rows], dtype=float)
+        excess = np.array([row["val_loss"] for row in rows], dtype=float) - floor
+        loss_axis.semilogy(steps, excess, "o-", markersize=3, label=label)
+        errors = [row.get("val_nrmse_ideal_per_level", {}).get(level, np.nan) for row in rows]
+        error_axis.plot(steps, errors, "o-", markersize=3, label=label)
+    loss_axis.set(
+        xlabel="gradient steps",
+        ylabel="held-out loss − noise floor",
+        title="What the trainer sees",
+    )
+    error_axis.set(
+        xlabel="gradient steps",
+        ylabel="NRMSE to the ideal image",
+        title=f"Held-out crops at {level} % counts (reporting only)",
+    )
+    loss_axis.legend()
+    error_axis.legend()
     return figure

@@ -12,6 +12,7 @@ from spect_tutorial.plotting import (
     plot_frequency_response,
     plot_kernel_sampling,
     plot_learning_curve,
+    plot_learning_curves,
     plot_level_curves,
     plot_noise_wall_tradeoff,
     plot_optimum_by_level,
@@ -161,3 +162,19 @@ def test_learning_curve_shows_the_loss_above_its_floor_and_the_error_per_level()
     assert loss_axis.get_yscale() == "log"
     assert [line.get_label() for line in error_axis.lines] == ["25 % counts", "100 % counts"]
     assert np.allclose(error_axis.lines[1].get_ydata(), [0.1, 0.05, 0.1 / 3])
+
+
+def test_learning_curves_compare_candidates_step_for_step():
+    def curve(scale, floor):
+        rows = [{"steps": 100 * k, "val_loss": floor + scale / k,
+                 "val_nrmse_ideal_per_level": {"25": scale / k}} for k in (1, 2)]
+        return {"rows": rows, "plateau": {"floor": floor}}
+
+    figure = plot_learning_curves({"2D": curve(0.2, 0.1), "2.5D": curve(0.1, 0.3)})
+    loss_axis, error_axis = figure.axes
+    assert [line.get_label() for line in loss_axis.lines] == ["2D", "2.5D"]
+    assert np.allclose(loss_axis.lines[1].get_ydata(), [0.1, 0.05])  # each less its own floor
+    assert np.allclose(error_axis.lines[0].get_ydata(), [0.2, 0.1])
+    with pytest.raises(ValueError, match="at least one learning curve"):
+        plot_learning_curves({})
+
