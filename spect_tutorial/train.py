@@ -59,7 +59,11 @@ improvement (Keras ``ReduceLROnPlateau``); ``--curve`` writes the learning curve
 every epoch; ``--initial-weights`` starts from earlier weights and the manifest
 records their SHA-256 and the total steps (``lineage``); ``--dtype-policy``
 (``mixed_bfloat16`` is faster on CPUs with AVX512-BF16, see
-``benchmarks/training.py``) is recorded in the manifest. Every argument is
+``benchmarks/training.py``) is recorded in the manifest. ``--input-slices 3``
+trains the 2.5D variant (each slice with its two neighbours as input channels,
+predicting the centre slice; the manifest's ``model_config`` then holds
+``channels``, which :func:`~spect_tutorial.weights.load_pretrained` and
+:func:`~spect_tutorial.inference.denoise` follow). Every argument is
 checked before any computation; zero is an error, never "the preset's value".
 
 On one CPU core a step of the paper-size model takes seconds (hours in all);

@@ -255,3 +255,26 @@ def test_bm4d_method_on_a_tiny_volume_beats_no_filter_and_stays_in_its_box():
     outside[box] = False
     assert np.array_equal(image[outside], study.recons[1][outside])
     assert image.dtype == np.float32
+
+
+def test_committed_candidates_pair_a_training_manifest_with_v2_territory_records():
+    folder = benchmark.DEFAULT_TERRITORY_RESULTS.parent / "candidates"
+    manifests = sorted(folder.glob("*.json"))
+    assert {"paper_shipped", "paper_v2"} <= {path.stem for path in manifests}
+    shipped = json.loads((folder.parent.parent / "weights" / "win5rb_n2n_paper.json").read_text())
+    for path in manifests:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        assert len(manifest["weights_sha256"]) == 64 and manifest["command"].startswith(
+            "python -m spect_tutorial.train"
+        )
+        records = load_records(path.with_suffix(".jsonl"))
+        assert {r["acquisition"] for r in records} == {"v2"}
+        networks = {r["method"] for r in records} - {"noisy", "gaussian_optimal"}
+        assert len(networks) == 1, path.name
+        (network,) = networks
+        for level in {r["count_level"] for r in records}:
+            judged = territory.network_safety(records, network, level)
+            assert judged.difference.n == len(TERRITORY_PHANTOMS)
+            assert math.isfinite(judged.nrmse_ratio.mean)
+        if path.stem == "paper_shipped":
+            assert manifest["weights_sha256"] == shipped["weights_sha256"]
