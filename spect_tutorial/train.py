@@ -152,20 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated acquisition of the training set (v1: no scatter; v2: scatter 0.3, "
         "estimated correction)",
     )
-    parser.add_argument(
+    _add_size_px(
+        parser,
         "--crop",
-        type=int,
-        nargs=2,
+        "heart crop of the training set in pixels (default 48 48)",
         default=list(_DATA_DEFAULTS["crop"]),
-        metavar=("H", "W"),
-        help="heart crop of the training set in pixels (default 48 48)",
     )
-    parser.add_argument(
-        "--train-crop",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="train on random patches of this size (default: the whole crop)",
+    _add_size_px(
+        parser, "--train-crop", "train on random patches of this size (default: the whole crop)"
     )
     parser.add_argument(
         "--input-slices",
@@ -217,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=("none", "mirrored"), default="none")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     return parser
+
+
+def _add_size_px(
+    parser: argparse.ArgumentParser,
+    option: str,
+    help_text: str,
+    *,
+    default: list[int] | None = None,
+) -> None:
+    """Add an ``(H, W)`` option in pixels (two integers, checked >= 1 by ``_check_arguments``)."""
+    parser.add_argument(
+        option, type=int, nargs=2, metavar=("H", "W"), default=default, help=help_text
+    )
 
 
 def _training_sets() -> dict[str, dict[str, Any]]:
