@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .protocol import TERRITORIES
-from .results import Estimate, defect_ratio_error, derived, estimate
+from .results import Estimate, defect_ratio_error, derived, estimate, markdown_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -68,9 +68,7 @@ def _check_territory(territory: str) -> str:
     return territory
 
 
-def _of_territory(
-    records: Iterable[Mapping[str, Any]], territory: str
-) -> list[Mapping[str, Any]]:
+def _of_territory(records: Iterable[Mapping[str, Any]], territory: str) -> list[Mapping[str, Any]]:
     territory = _check_territory(territory)
     return [
         record
@@ -244,7 +242,7 @@ def territory_markdown(
     header = ["territory", "counts (%)", *(labels.get(m, m) for m in methods)]
     if paired:
         header.append(f"paired: {network} − {baseline}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for territory in (*TERRITORIES, ALL_TERRITORIES):
         for level in levels:
             cells = [territory, f"{level:g}"]
@@ -253,8 +251,8 @@ def territory_markdown(
                 cells.append(
                     _cell(territory_difference(records, network, baseline, territory, level))
                 )
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            rows.append(cells)
+    return markdown_rows(header, rows)
 
 
 def territory_readme_table(records: Sequence[Mapping[str, Any]]) -> str:
@@ -383,8 +381,12 @@ def plot_territory_errors(
     ncols = min(ncols, len(levels))
     nrows = -(-len(levels) // ncols)
     figure, axes = plt.subplots(
-        nrows, ncols, figsize=(max(4.6 * ncols, 9.0), 3.9 * nrows), layout="constrained",
-        sharey=True, squeeze=False,
+        nrows,
+        ncols,
+        figsize=(max(4.6 * ncols, 9.0), 3.9 * nrows),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
     )
     positions = np.arange(len(territories))
     width = 0.8 / max(len(shown), 1)
@@ -396,7 +398,10 @@ def plot_territory_errors(
                 positions + offset,
                 [v.mean for v in values],
                 yerr=[[v.mean - v.low for v in values], [v.high - v.mean for v in values]],
-                fmt="o", markersize=4, capsize=2, label=labels.get(method, method),
+                fmt="o",
+                markersize=4,
+                capsize=2,
+                label=labels.get(method, method),
             )
         axis.axhline(0.0, color="black", linewidth=0.8)
         axis.axvline(len(TERRITORIES) - 0.5, color="0.6", linewidth=0.8, linestyle=":")
@@ -404,10 +409,10 @@ def plot_territory_errors(
         axis.set_title(f"{level:g} % counts")
     for axis in axes[:, 0]:
         axis.set_ylabel("defect ratio − ideal's")
-    for axis in list(axes.flat)[len(levels):]:
+    for axis in list(axes.flat)[len(levels) :]:
         axis.set_axis_off()
     handles, names = axes.flat[0].get_legend_handles_labels()
-    spare = list(axes.flat)[len(levels):]
+    spare = list(axes.flat)[len(levels) :]
     if spare:
         spare[0].legend(handles, names, loc="center", frameon=False)
     else:
