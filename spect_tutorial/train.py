@@ -80,6 +80,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import PAPER_CONFIG, TEACHING_CONFIG
+from .quiet import import_quietly
 
 __all__ = ["PRESETS", "build_parser", "main"]
 
@@ -412,8 +413,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     strategy = None
     if args.strategy == "mirrored":
-        from .quiet import import_quietly
-
         tf = import_quietly("tensorflow")
 
         strategy = tf.distribute.MirroredStrategy()
@@ -458,8 +457,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=not args.quiet,
         initial_weights=args.initial_weights,
     )
-
-    from .quiet import import_quietly
 
     keras = import_quietly("keras")
 
@@ -529,8 +526,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "host_cpu_count": os.cpu_count(),
     }
     if keras.backend.backend() == "tensorflow":
-        from .quiet import import_quietly
-
         tf = import_quietly("tensorflow")
 
         manifest["tensorflow_version"] = tf.__version__
