@@ -36,6 +36,7 @@ __all__ = [
     "json_ready",
     "move_files_together",
     "plain_json",
+    "refuse_existing",
     "replace_files_together",
     "replace_own_file",
     "sha256_arrays",
@@ -144,8 +145,12 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _exists_message(path: Path) -> str:
-    return f"{str(path)!r} already exists; pass overwrite=True to replace it"
+def refuse_existing(*paths: Path) -> None:
+    """Raise ``FileExistsError`` for the first of ``paths`` that exists (not to be overwritten)."""
+    for path in paths:
+        if path.exists():
+            message = f"{str(path)!r} already exists; pass overwrite=True to replace it"
+            raise FileExistsError(message)
 
 
 def _temporary_name(path: Path) -> Path:
@@ -217,13 +222,13 @@ def write_file_atomically(
     """
     path = Path(path)
     _check_destination(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(_exists_message(path))
+    if not overwrite:
+        refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = write_temporary(path, write)
     try:
-        if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsError(_exists_message(path))
+        if not overwrite:  # appeared while we were writing?
+            refuse_existing(path)
         os.replace(temporary, path)
     finally:
         if temporary.exists():

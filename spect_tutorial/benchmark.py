@@ -103,8 +103,6 @@ from .protocol import (
     EVALUATION_PHANTOMS,
     EVALUATION_REALIZATIONS,
     TERRITORY_PHANTOMS,
-    evaluation_phantom,
-    territory_phantom,
 )
 from .readme import check_summary_targets, write_summary
 from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
@@ -179,6 +177,28 @@ def _wall_and_defect(
         "wall_failed": failed,
         "defect_ratio": None if ratio is None else _finite_or_none(ratio),
     }
+
+
+def _ideal_metrics(
+    study: Study, base_apex_mm: tuple[float, float], true_wall_mm: float
+) -> dict[str, Any]:
+    """Record fields of the ideal image (wall in mm, defect ratio) and the phantom's true wall."""
+    ideal = _wall_and_defect(study.ideal, study, base_apex_mm)
+    return {
+        "wall_ideal_mm": ideal["wall_mm"],
+        "wall_true_mm": true_wall_mm,
+        "defect_ratio_ideal": ideal["defect_ratio"],
+    }
+
+
+def _run_levels(count_levels: Any) -> list[float]:
+    """The count levels of a run in percent, in the given order (each finite and > 0)."""
+    if isinstance(count_levels, str) or not isinstance(count_levels, Iterable):
+        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
+    levels = [100.0 * count_level_scale(level) for level in count_levels]
+    if not levels:
+        raise ValueError("count_levels must hold at least one count level (percent)")
+    return levels
 
 
 class _Writer:
@@ -289,9 +309,10 @@ def _protocol_patient(
     """The phantom of patient ``index`` and the fields its records start with."""
     entry = _protocol_entries(protocol)[index]
     if protocol == "heldout":
-        return evaluation_phantom(index, shape=shape), {"defect": entry.defect}
-    fields = {"defect": True, "territory": entry.territory, "severity": entry.severity}
-    return territory_phantom(index, shape=shape), fields
+        fields = {"defect": entry.defect}
+    else:
+        fields = {"defect": True, "territory": entry.territory, "severity": entry.severity}
+    return entry.build(shape=shape), fields
 
 
 def run_benchmark(
@@ -356,11 +377,7 @@ def run_benchmark(
     indices = _check_indices(phantoms, protocol)
     if isinstance(realizations, bool) or not isinstance(realizations, int) or realizations < 1:
         raise ValueError(f"realizations must be an int >= 1, got {realizations!r}")
-    if isinstance(count_levels, str) or not isinstance(count_levels, Iterable):
-        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
-    levels = [100.0 * count_level_scale(level) for level in count_levels]
-    if not levels:
-        raise ValueError("count_levels must hold at least one count level (percent)")
+    levels = _run_levels(count_levels)
     no_repeats(levels, "count_levels")
 
     def log(message: str) -> None:
@@ -409,12 +426,7 @@ def run_benchmark(
                 # With an additive scatter term the ideal image differs per level.
                 ideal_key = index if study.additive is None else (index, level)
                 if ideal_key not in ideal_metrics_of:
-                    ideal = _wall_and_defect(study.ideal, study, base_apex)
-                    ideal_metrics_of[ideal_key] = {
-                        "wall_ideal_mm": ideal["wall_mm"],
-                        "wall_true_mm": true_wall,
-                        "defect_ratio_ideal": ideal["defect_ratio"],
-                    }
+                    ideal_metrics_of[ideal_key] = _ideal_metrics(study, base_apex, true_wall)
                 ideal_metrics = ideal_metrics_of[ideal_key]
                 context = MethodContext(study, models, heart_slab(region))
                 for k, method in todo:

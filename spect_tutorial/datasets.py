@@ -882,7 +882,7 @@ def build_training_set(
     (2, 1, 2, 9, 16, 16)
     """
     from .phantom import DEFECT_MODELS
-    from .study import acquisition_settings
+    from .study import _check_subsets, _geometry_or_default, acquisition_settings
 
     n_phantoms = integer(n_phantoms, "n_phantoms")
     realizations = integer(realizations, "realizations", minimum=2)
@@ -892,11 +892,7 @@ def build_training_set(
         n_phantoms, real_number(validation_fraction, "validation_fraction")
     )
     crop = None if crop_px is None else _pair(crop_px, "crop_px")
-    if geometry is not None and not isinstance(geometry, SpectGeometry):
-        raise ValueError(
-            f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"
-        )
-    geometry = geometry if geometry is not None else SpectGeometry()
+    geometry = _geometry_or_default(geometry)
     if isinstance(shape, str | bytes) or not isinstance(shape, Iterable):
         raise ValueError(f"shape must be three voxel counts (z, y, x), got {shape!r}")
     shape = tuple(integer(size, "shape") for size in shape)
@@ -925,11 +921,7 @@ def build_training_set(
         raise ValueError(f"cache_dir must be a path or None, got {cache_dir!r}")
     integer(n_iter, "n_iter")
     integer(n_subsets, "n_subsets")
-    if n_subsets > geometry.n_views:
-        raise ValueError(
-            f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
-            f"got {n_subsets!r}"
-        )
+    _check_subsets(n_subsets, geometry)
     seeds = training_seeds(seed, n_phantoms)
     check_disjoint_from_evaluation(seeds["phantom"])  # no held-out patient in training
     parameters = _parameters(

@@ -29,6 +29,7 @@ import numpy as np
 from ._validation import int_tuple, integer, real_array
 from .datasets import normalise, volume_mean
 from .frame import RECONSTRUCTION_VOXEL_SIZE_MM, check_voxel_size_mm
+from .model import _neighbour_indices
 from .weights import DEFAULT_MODEL, load_manifest, load_pretrained
 
 __all__ = [
@@ -134,20 +135,6 @@ def _check_model(model: Any) -> keras.Model:
 # ---------------------------------------------------------------------------
 # Prediction
 # ---------------------------------------------------------------------------
-
-
-def _network_inputs(volume: np.ndarray, start: int, stop: int, channels: int) -> np.ndarray:
-    """Slices ``start <= z < stop`` of a ``(z, y, x)`` volume as network inputs ``(n, y, x, k)``.
-
-    A model of ``k`` input channels (2.5D) gets each slice with its ``k // 2``
-    neighbours on either side as channels, as in training
-    (:func:`~spect_tutorial.pairs.gather_pairs`); beyond the volume's ends its
-    first and last slice are repeated.
-    """
-    half = channels // 2
-    neighbours = np.arange(start, stop)[:, None] + np.arange(-half, half + 1)
-    index = np.clip(neighbours, 0, len(volume) - 1)
-    return np.moveaxis(volume[index], 1, -1)
 
 
 def _predict_slices(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
@@ -265,7 +252,10 @@ def denoise(
         if mean == 0.0:
             result[index, start:stop] = 0.0
             continue
-        inputs = _network_inputs(scaled, start, stop, int(model.input_shape[-1]))
+        # each slice with its neighbours as channels (k = 1: the 2D model), as in training
+        channels = int(model.input_shape[-1])
+        neighbours = _neighbour_indices(np.arange(start, stop), len(scaled), channels)
+        inputs = np.moveaxis(scaled[neighbours], 1, -1)
         denoised = _predict_slices(model, inputs, batch_size)
         result[index, start:stop] = (denoised.astype(np.float64) * mean).astype(np.float32)
     return result if np.ndim(volume) == 4 else result[0]

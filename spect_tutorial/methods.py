@@ -353,7 +353,10 @@ METRICS: dict[str, Metric] = {
     for metric in (
         Metric("nrmse", "NRMSE", 3, "lower", lambda f, s, n: nrmse(f, s.ideal, s.evaluation_mask)),
         Metric(
-            "psnr", "PSNR (dB)", 1, "higher",
+            "psnr",
+            "PSNR (dB)",
+            1,
+            "higher",
             lambda f, s, n: psnr(f, s.ideal, region=s.evaluation_mask),
         ),
         Metric(
@@ -361,7 +364,10 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("cov", "CoV", 3, "lower", lambda f, s, n: coefficient_of_variation(f, n)),
         Metric(
-            "noise_cov", "noise CoV", 3, "lower",
+            "noise_cov",
+            "noise CoV",
+            3,
+            "lower",
             lambda f, s, n: noise_coefficient_of_variation(f, s.ideal, n),
         ),
         Metric("mean_ratio", "mean / ideal's", 1, None, _mean_ratio),
@@ -461,11 +467,16 @@ def check_method_names(
     directory = resolve_weights_dir(None if weights_dir is None else Path(weights_dir))
     for method in chosen:
         if method.name not in METHODS and not (directory / f"{method.name}.json").exists():
-            raise ValueError(
-                f"methods: {method.name!r} is neither a benchmark method "
-                f"({', '.join(METHODS)}) nor a weights name in {directory}"
-            )
+            raise _unknown_method(method.name, directory)
     return [method.name for method in chosen]
+
+
+def _unknown_method(name: str, directory: Path) -> ValueError:
+    """The error for a name that is neither a benchmark method nor weights in ``directory``."""
+    return ValueError(
+        f"methods: {name!r} is neither a benchmark method "
+        f"({', '.join(METHODS)}) nor a weights name in {directory}"
+    )
 
 
 def _load_models(
@@ -488,10 +499,7 @@ def _load_models(
         files = [directory / f"{method.name}.weights.h5", directory / f"{method.name}.json"]
         if not all(path.exists() for path in files):
             if method.name not in METHODS:
-                raise ValueError(
-                    f"methods: {method.name!r} is neither a benchmark method "
-                    f"({', '.join(METHODS)}) nor a weights name in {directory}"
-                )
+                raise _unknown_method(method.name, directory)
             log(f"skipping {method.name}: no weights in {directory} (train it first)")
             continue
         from .weights import load_pretrained

@@ -189,11 +189,19 @@ def adjacent_slices(slices: np.ndarray, k: int = 3) -> np.ndarray:
     array = np.asarray(slices, dtype=np.float32)
     if array.ndim < 3:
         raise ValueError(f"slices must be (..., n_slices, height, width), got {array.shape}")
-    half = k // 2
-    padding = [(0, 0)] * (array.ndim - 3) + [(half, half), (0, 0), (0, 0)]
-    padded = np.pad(array, padding, mode="edge")
     n = array.shape[-3]
-    return np.stack([padded[..., i : i + n, :, :] for i in range(k)], axis=-1)
+    return np.moveaxis(array[..., _neighbour_indices(np.arange(n), n, k), :, :], -3, -1)
+
+
+def _neighbour_indices(centres: np.ndarray, n_slices: int, k: int) -> np.ndarray:
+    """Indices ``(len(centres), k)`` of each centre slice and its ``k // 2`` neighbours.
+
+    The one 2.5D stacking rule of training (:func:`~spect_tutorial.pairs.gather_pairs`),
+    inference and :func:`adjacent_slices`: the centre in channel ``k // 2``, and beyond
+    the ends of the ``n_slices`` slices the first or last slice repeated.
+    """
+    half = k // 2
+    return np.clip(np.asarray(centres)[:, None] + np.arange(-half, half + 1), 0, n_slices - 1)
 
 
 def receptive_field_px(model: keras.Model) -> int:

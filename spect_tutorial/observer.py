@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ._files import refuse_existing
+
 __all__ = [
     "DEFAULT_OUTPUT",
     "auc_standard_error",
@@ -197,8 +199,8 @@ def run_observer_study(
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"out {str(out)!r} is a folder; give a JSON file name")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{str(out)!r} already exists; pass overwrite=True to replace it")
+    if not overwrite:
+        refuse_existing(out)
     methods = check_method_names(methods)
     count_level_scale(count_level)
     real_number(severity, "severity", minimum=0.0, strict_minimum=True, maximum=1.0)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._validation import check_seed, choice, int_tuple, integer
 from .datasets import IdealStore, Noise2NoiseSet, normalise
+from .model import _neighbour_indices
 
 __all__ = [
     "PAIR_COLUMNS",
@@ -159,10 +160,7 @@ def gather_pairs(
     means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
     if integer(input_slices, "input_slices", unit="(odd)") % 2 == 0:
         raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
-    half = int(input_slices) // 2
-    neighbours = np.clip(
-        slice_[:, None] + np.arange(-half, half + 1)[None, :], 0, dataset.n_slices - 1
-    )
+    neighbours = _neighbour_indices(slice_, dataset.n_slices, int(input_slices))
     inputs = dataset.images[phantom[:, None], level[:, None], first[:, None], neighbours]
     if reference is None:
         targets = dataset.images[phantom, level, second, slice_]

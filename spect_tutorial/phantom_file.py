@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import canonical_json, write_file_atomically
+from ._files import canonical_json, refuse_existing, write_file_atomically
 from ._validation import (
     as_path,
     existing_file,
@@ -255,8 +255,8 @@ def save_phantom(phantom: Phantom, path: str | os.PathLike, *, overwrite: bool =
     _require_npz_suffix(path, "path")
     if path.is_dir():
         raise ValueError(f"path {str(path)!r} is a folder; give a file name ending with .npz")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
+    if not overwrite:
+        refuse_existing(path)
     for name in list(phantom.masks) + list(phantom.occupancy):
         _check_entry_name(name, what="mask or occupancy")
 
@@ -481,4 +481,3 @@ def load_phantom(path: str | os.PathLike) -> Phantom:
             f"computed {digest!r}); the arrays or metadata changed after it was saved"
         )
     return phantom
-

@@ -32,6 +32,7 @@ from scipy import ndimage
 from ._validation import increasing_pair, integer
 from ._validation import volume as check_volume
 from .frame import LVGeometry, check_voxel_size_mm, mm_to_index
+from .reorient import _check_lv
 from .segments import aha_segment
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,6 +122,14 @@ def _ray_directions(lv: LVGeometry, angles_deg: np.ndarray) -> np.ndarray:
     return np.cos(theta) * lv.septal_direction + np.sin(theta) * lv.anterior_direction
 
 
+def _trilinear(values: np.ndarray, positions: np.ndarray, voxel_size_mm: float) -> np.ndarray:
+    """Trilinear samples of ``values`` at ``(..., 3)`` positions in mm (0 outside)."""
+    index = mm_to_index(positions, values.shape, voxel_size_mm)
+    return ndimage.map_coordinates(
+        values, np.moveaxis(index, -1, 0), order=1, mode="constant", cval=0.0
+    )
+
+
 def _ray_maxima(
     values: np.ndarray,
     lv: LVGeometry,
@@ -136,11 +145,7 @@ def _ray_maxima(
         + axial_mm[:, None, None, None] * lv.long_axis
         + radii_mm[None, None, :, None] * directions[None, :, None, :]
     )
-    index = mm_to_index(positions, values.shape, voxel_size_mm)
-    samples = ndimage.map_coordinates(
-        values, np.moveaxis(index, -1, 0), order=1, mode="constant", cval=0.0
-    )
-    return samples.max(axis=-1)
+    return _trilinear(values, positions, voxel_size_mm).max(axis=-1)
 
 
 def _crossing(
@@ -192,10 +197,7 @@ def _default_max_radius(
     radii = np.arange(0.0, reach, voxel_size_mm / 2)
     directions = _ray_directions(lv, angles_deg)
     positions = lv.center + radii[None, :, None] * directions[:, None, :]
-    index = mm_to_index(positions, values.shape, voxel_size_mm)
-    samples = ndimage.map_coordinates(
-        values, np.moveaxis(index, -1, 0), order=1, mode="constant", cval=0.0
-    )
+    samples = _trilinear(values, positions, voxel_size_mm)
     peak_radius = float(radii[np.argmax(np.median(samples, axis=0))])
     if peak_radius <= 0:
         raise ValueError(
@@ -306,10 +308,7 @@ def polar_map(
     (13, 60)
     """
     values = check_volume(volume, bool_ok=True)
-    if not isinstance(lv, LVGeometry):
-        raise ValueError(
-            f"lv must be an LVGeometry (spect_tutorial.frame.LVGeometry), got {type(lv).__name__}"
-        )
+    lv = _check_lv(lv)
     voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
     n_angles = integer(n_angles, "n_angles", minimum=12)
     if n_rings is not None:

@@ -34,11 +34,54 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class EvaluationPhantom:
-    """One held-out patient: the seed of :func:`random_phantom` and whether it has a defect."""
+class _ProtocolPatient:
+    """A patient of a protocol: a :func:`random_phantom` seed and what the protocol fixes."""
 
     seed: int
+
+    def _phantom_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`random_phantom` beyond the seed and the grid."""
+        raise NotImplementedError
+
+    def _phantom_parameters(self) -> dict[str, Any]:
+        """Entries this patient adds to the phantom's ``parameters``."""
+        return {}
+
+    def build(
+        self,
+        *,
+        shape: tuple[int, int, int] = SIMULATION_SHAPE,
+        voxel_size_mm: float = SIMULATION_VOXEL_SIZE_MM,
+    ) -> Phantom:
+        """Build this patient's phantom.
+
+        Parameters
+        ----------
+        shape, voxel_size_mm
+            Grid, as for :func:`~spect_tutorial.phantom.random_phantom`.
+
+        Returns
+        -------
+        Phantom
+            The random anatomy of the seed with the defect the protocol fixes (for a
+            :class:`TerritoryPhantom`, covering the segments of its territory at its
+            severity; ``parameters["territory"]`` names it).
+        """
+        phantom = random_phantom(
+            seed=self.seed, shape=shape, voxel_size_mm=voxel_size_mm, **self._phantom_options()
+        )
+        phantom.parameters.update(self._phantom_parameters())
+        return phantom
+
+
+@dataclass(frozen=True)
+class EvaluationPhantom(_ProtocolPatient):
+    """One held-out patient: the seed of :func:`random_phantom` and whether it has a defect."""
+
     defect: bool
+
+    def _phantom_options(self) -> dict[str, Any]:
+        return {"defect_probability": 1.0 if self.defect else 0.0}
 
 
 #: The held-out patients (8: four with a perfusion defect, four without). The seeds
@@ -71,7 +114,7 @@ TERRITORY_SEVERITIES: tuple[float, ...] = (0.25, 0.5)
 
 
 @dataclass(frozen=True)
-class TerritoryPhantom:
+class TerritoryPhantom(_ProtocolPatient):
     """One defect-safety patient: random anatomy (seed) with a defect in one territory.
 
     Attributes
@@ -84,9 +127,14 @@ class TerritoryPhantom:
         Fraction of the normal uptake lost in the defect (0.25 or 0.5).
     """
 
-    seed: int
     territory: str
     severity: float
+
+    def _phantom_options(self) -> dict[str, Any]:
+        return {"defect": Defect(segments=TERRITORIES[self.territory], severity=self.severity)}
+
+    def _phantom_parameters(self) -> dict[str, Any]:
+        return {"territory": self.territory}
 
 
 #: The defect-safety patients (10: every territory at both severities), each with its own
@@ -135,25 +183,12 @@ def evaluation_phantom(
 ) -> Phantom:
     """Build held-out patient ``index`` (0-based) of :data:`EVALUATION_PHANTOMS`.
 
-    Parameters
-    ----------
-    index : int
-        Position in :data:`EVALUATION_PHANTOMS`.
-    shape, voxel_size_mm
-        Grid, as for :func:`~spect_tutorial.phantom.random_phantom`.
-
-    Returns
-    -------
-    Phantom
-        With a perfusion defect exactly when the protocol says so.
+    ``EVALUATION_PHANTOMS[index].build(shape=shape, voxel_size_mm=voxel_size_mm)``
+    (:meth:`EvaluationPhantom.build`): with a perfusion defect exactly when the
+    protocol says so.
     """
     entry = _entry(EVALUATION_PHANTOMS, index, "held-out phantoms")
-    return random_phantom(
-        seed=entry.seed,
-        shape=shape,
-        voxel_size_mm=voxel_size_mm,
-        defect_probability=1.0 if entry.defect else 0.0,
-    )
+    return entry.build(shape=shape, voxel_size_mm=voxel_size_mm)
 
 
 def territory_phantom(
@@ -164,28 +199,12 @@ def territory_phantom(
 ) -> Phantom:
     """Build defect-safety patient ``index`` (0-based) of :data:`TERRITORY_PHANTOMS`.
 
-    Parameters
-    ----------
-    index : int
-        Position in :data:`TERRITORY_PHANTOMS`.
-    shape, voxel_size_mm
-        Grid, as for :func:`~spect_tutorial.phantom.random_phantom`.
-
-    Returns
-    -------
-    Phantom
-        The random anatomy of the entry's seed with a defect covering the segments
-        of its territory at its severity; ``parameters["territory"]`` names it.
+    ``TERRITORY_PHANTOMS[index].build(shape=shape, voxel_size_mm=voxel_size_mm)``
+    (:meth:`TerritoryPhantom.build`): a defect covering the segments of the entry's
+    territory at its severity; ``parameters["territory"]`` names it.
     """
     entry = _entry(TERRITORY_PHANTOMS, index, "territory phantoms")
-    phantom = random_phantom(
-        seed=entry.seed,
-        shape=shape,
-        voxel_size_mm=voxel_size_mm,
-        defect=Defect(segments=TERRITORIES[entry.territory], severity=entry.severity),
-    )
-    phantom.parameters["territory"] = entry.territory
-    return phantom
+    return entry.build(shape=shape, voxel_size_mm=voxel_size_mm)
 
 
 def check_disjoint_from_evaluation(phantom_seeds: Iterable[int]) -> None:

@@ -297,6 +297,24 @@ def _noise_free(
     return entry
 
 
+def _geometry_or_default(geometry: Any) -> SpectGeometry:
+    """``geometry`` checked, or the default :class:`SpectGeometry` for ``None``."""
+    if geometry is not None and not isinstance(geometry, SpectGeometry):
+        raise ValueError(
+            f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"
+        )
+    return geometry if geometry is not None else SpectGeometry()
+
+
+def _check_subsets(n_subsets: int, geometry: SpectGeometry) -> None:
+    """Refuse more OSEM subsets than ``geometry`` has views."""
+    if n_subsets > geometry.n_views:
+        raise ValueError(
+            f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
+            f"got {n_subsets!r}"
+        )
+
+
 def simulate_study(
     phantom: Phantom,
     *,
@@ -389,16 +407,8 @@ def simulate_study(
     check_seed(seed, generators=True)
     integer(n_iter, "n_iter")
     integer(n_subsets, "n_subsets")
-    if geometry is not None and not isinstance(geometry, SpectGeometry):
-        raise ValueError(
-            f"geometry must be a SpectGeometry or None, got {type(geometry).__name__}"
-        )
-    geometry = geometry if geometry is not None else SpectGeometry()
-    if n_subsets > geometry.n_views:
-        raise ValueError(
-            f"n_subsets must be an integer in 1..{geometry.n_views} (the number of views), "
-            f"got {n_subsets!r}"
-        )
+    geometry = _geometry_or_default(geometry)
+    _check_subsets(n_subsets, geometry)
     # Every realization's projections and reconstruction are held at once (float64 at
     # worst; the reconstruction grid is at most the phantom's): refuse before any work.
     nz = phantom.shape[0]

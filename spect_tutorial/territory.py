@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .protocol import TERRITORIES
-from .results import Estimate, defect_ratio_error, derived, estimate, paired_ratio
+from .results import (
+    Estimate,
+    defect_ratio_error,
+    derived,
+    estimate,
+    markdown_rows,
+    paired_ratio,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -345,7 +352,7 @@ def territory_markdown(
     header = ["territory", "counts (%)", *(labels.get(m, m) for m in methods)]
     if paired:
         header.append(f"paired: {network} − {baseline}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for territory in (*TERRITORIES, ALL_TERRITORIES):
         for level in levels:
             cells = [territory, f"{level:g}"]
@@ -354,8 +361,8 @@ def territory_markdown(
                 cells.append(
                     _cell(territory_difference(records, network, baseline, territory, level))
                 )
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            rows.append(cells)
+    return markdown_rows(header, rows)
 
 
 def territory_readme_table(records: Sequence[Mapping[str, Any]]) -> str:

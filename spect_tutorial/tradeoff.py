@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import _wall_and_defect, _Writer
+from .benchmark import _ideal_metrics, _run_levels, _wall_and_defect, _Writer
 from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
 from .methods import METHODS, METRICS, MethodContext, _load_models, heart_slab
@@ -73,7 +73,6 @@ from .metrics import (
     normal_myocardium,
     septal_peak_ratio,
 )
-from .noise import count_level_scale
 from .protocol import EVALUATION_PHANTOMS, EVALUATION_REALIZATIONS, evaluation_phantom
 from .recon import osem
 from .results import Estimate, estimate, load_records
@@ -358,11 +357,7 @@ def run_tradeoff(
         raise ValueError(
             f"realizations must be an int >= 2 (for the ensemble noise), got {realizations!r}"
         )
-    if isinstance(count_levels, str) or not isinstance(count_levels, Iterable):
-        raise ValueError(f"count_levels must be a sequence of percentages, got {count_levels!r}")
-    levels = [100.0 * count_level_scale(level) for level in count_levels]
-    if not levels:
-        raise ValueError("count_levels must hold at least one count level (percent)")
+    levels = _run_levels(count_levels)
 
     def log(message: str) -> None:
         if progress:
@@ -402,15 +397,12 @@ def run_tradeoff(
                 )
                 del phantom
                 normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-                ideal = _wall_and_defect(study.ideal, study, base_apex)
                 common = {
                     "count_level": level,
                     "phantom": index,
                     "seed": entry.seed,
                     "defect": entry.defect,
-                    "wall_ideal_mm": ideal["wall_mm"],
-                    "wall_true_mm": true_wall,
-                    "defect_ratio_ideal": ideal["defect_ratio"],
+                    **_ideal_metrics(study, base_apex, true_wall),
                 }
                 iterations = [s for name, s in todo if name == "osem"]
                 osem_images = _osem_iterations(study, iterations) if iterations else {}

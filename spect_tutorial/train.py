@@ -84,6 +84,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import PAPER_CONFIG, TEACHING_CONFIG
+from .quiet import import_quietly
 
 __all__ = ["PRESETS", "build_parser", "main"]
 
@@ -156,20 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated acquisition of the training set (v1: no scatter; v2: scatter 0.3, "
         "estimated correction)",
     )
-    parser.add_argument(
+    _add_size_px(
+        parser,
         "--crop",
-        type=int,
-        nargs=2,
+        "heart crop of the training set in pixels (default 48 48)",
         default=list(_DATA_DEFAULTS["crop"]),
-        metavar=("H", "W"),
-        help="heart crop of the training set in pixels (default 48 48)",
     )
-    parser.add_argument(
-        "--train-crop",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="train on random patches of this size (default: the whole crop)",
+    _add_size_px(
+        parser, "--train-crop", "train on random patches of this size (default: the whole crop)"
     )
     parser.add_argument(
         "--input-slices",
@@ -221,6 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=("none", "mirrored"), default="none")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     return parser
+
+
+def _add_size_px(
+    parser: argparse.ArgumentParser,
+    option: str,
+    help_text: str,
+    *,
+    default: list[int] | None = None,
+) -> None:
+    """Add an ``(H, W)`` option in pixels (two integers, checked >= 1 by ``_check_arguments``)."""
+    parser.add_argument(
+        option, type=int, nargs=2, metavar=("H", "W"), default=default, help=help_text
+    )
 
 
 def _training_sets() -> dict[str, dict[str, Any]]:
@@ -409,8 +417,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     strategy = None
     if args.strategy == "mirrored":
-        from .quiet import import_quietly
-
         tf = import_quietly("tensorflow")
 
         strategy = tf.distribute.MirroredStrategy()
@@ -455,8 +461,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=not args.quiet,
         initial_weights=args.initial_weights,
     )
-
-    from .quiet import import_quietly
 
     keras = import_quietly("keras")
 
@@ -526,8 +530,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "host_cpu_count": os.cpu_count(),
     }
     if keras.backend.backend() == "tensorflow":
-        from .quiet import import_quietly
-
         tf = import_quietly("tensorflow")
 
         manifest["tensorflow_version"] = tf.__version__

@@ -111,6 +111,9 @@ _BACKUP = "backup"
 #: float32 variables; fast on CPUs with AVX512-BF16 and on recent GPUs).
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
+# What the ``model`` argument of the trainers may be.
+_MODEL_KINDS = "a keras.Model, a win5rb configuration dict or a function returning a model"
+
 # The keyword arguments of win5rb (and their defaults) that a model configuration may hold.
 _WIN5RB_DEFAULTS = {
     name: parameter.default for name, parameter in inspect.signature(win5rb).parameters.items()
@@ -411,10 +414,7 @@ def _build_model(model: ModelLike, *, seed: int, strategy: Any) -> keras.Model:
         if not isinstance(built, keras.Model):
             raise ValueError(f"model() must return a keras.Model, got {type(built).__name__}")
         return built
-    raise ValueError(
-        "model must be a keras.Model, a win5rb configuration dict or a function returning "
-        f"a model, got {type(model).__name__}"
-    )
+    raise ValueError(f"model must be {_MODEL_KINDS}, got {type(model).__name__}")
 
 
 def _weights_signature(model: keras.Model) -> list[list[int]]:
@@ -828,10 +828,7 @@ class PairSource:
 
 def _check_model_argument(model: Any) -> None:
     if not (isinstance(model, keras.Model | Mapping) or callable(model)):
-        raise ValueError(
-            "model must be a keras.Model, a win5rb configuration dict or a function returning "
-            f"a model, got {type(model).__name__}"
-        )
+        raise ValueError(f"model must be {_MODEL_KINDS}, got {type(model).__name__}")
     if isinstance(model, Mapping):
         unknown = sorted(set(model) - set(_WIN5RB_DEFAULTS))
         if unknown:

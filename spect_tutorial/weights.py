@@ -48,7 +48,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._files import canonical_json, json_ready, move_files_together, sha256_file, write_temporary
+from ._files import (
+    canonical_json,
+    json_ready,
+    move_files_together,
+    refuse_existing,
+    sha256_file,
+    write_temporary,
+)
 from ._validation import as_path, check_allocation, integer, load_json, real_number
 from .data import DATA_DIR
 
@@ -360,11 +367,7 @@ def save_weights(
             raise ValueError(f"manifest model_config {given} does not match the model's {config}")
     weights_path, manifest_path = _paths(name, directory)
     if not overwrite:
-        for path in (weights_path, manifest_path):
-            if path.exists():
-                raise FileExistsError(
-                    f"{str(path)!r} already exists; pass overwrite=True to replace it"
-                )
+        refuse_existing(weights_path, manifest_path)
     record = {
         **dict(manifest),
         "model_config": config,
@@ -393,12 +396,8 @@ def save_weights(
         record["weights_sha256"] = weights_sha256(temporary)
         text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=json_ready)
         manifest_temporary = write_temporary(manifest_path, (text + "\n").encode("utf-8"))
-        if not overwrite:  # appeared while we were writing
-            for path in (weights_path, manifest_path):
-                if path.exists():
-                    raise FileExistsError(
-                        f"{str(path)!r} already exists; pass overwrite=True to replace it"
-                    )
+        if not overwrite:  # appeared while we were writing?
+            refuse_existing(weights_path, manifest_path)
         # Both files swap in together: a failure leaves the old pair as it was.
         move_files_together({weights_path: temporary, manifest_path: manifest_temporary})
     finally:

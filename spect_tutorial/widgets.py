@@ -117,8 +117,8 @@ def _mid_short_axis(volume: np.ndarray, study: Study) -> np.ndarray:
     return stack[_HEART_VOXELS // 2]
 
 
-def _show_short_axis(axis: Axes, picture: np.ndarray, study: Study, image_max: float) -> Any:
-    """Draw a mid short-axis slice with the shared window and a mm extent."""
+def _show_heart(axis: Axes, picture: np.ndarray, study: Study, image_max: float) -> Any:
+    """Draw a heart picture (``_HEART_VOXELS`` wide) with the shared window and a mm extent."""
     half = _HEART_VOXELS * study.voxel_size_mm / 2
     return axis.imshow(
         picture,
@@ -127,6 +127,18 @@ def _show_short_axis(axis: Axes, picture: np.ndarray, study: Study, image_max: f
         vmax=image_max,
         extent=(-half, half, half, -half),
     )
+
+
+def _septal_profile(volume: np.ndarray, study: Study) -> tuple[np.ndarray, np.ndarray]:
+    """Profile along a radial line from the septum through the LV centre to the lateral wall.
+
+    Returns the position in mm (septum negative, LV centre 0, lateral wall positive,
+    45 mm either side) and the values of ``volume`` there.
+    """
+    start = study.lv.center + 45.0 * study.lv.septal_direction
+    end = study.lv.center - 45.0 * study.lv.septal_direction
+    distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
+    return distance - 45.0, values
 
 
 def _panels(study: Study) -> dict[str, np.ndarray]:
@@ -202,7 +214,7 @@ def _draw(figure: Figure, study: Study, *, image_max: float) -> None:
     axes[0].set_xlabel("detector bin (mm)")
     axes[0].set_ylabel("z (mm): feet to head")
     figure.colorbar(picture, ax=axes[0], label="counts per pixel", shrink=0.8)
-    picture = _show_short_axis(axes[1], panels["short_axis"], study, image_max)
+    picture = _show_heart(axes[1], panels["short_axis"], study, image_max)
     axes[1].set_title("OSEM image, mid short-axis slice")
     axes[1].set_xlabel("septal to lateral (mm)")
     axes[1].set_ylabel("anterior to inferior (mm)")
@@ -317,16 +329,12 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
     """Filter the first realization and collect what the filter explorer shows."""
     image = gaussian_filter_mm(study.recons[0], fwhm_mm, voxel_size_mm=study.voxel_size_mm)
     normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
-    # A radial line from the septum through the LV centre to the lateral wall.
-    start = study.lv.center + 45.0 * study.lv.septal_direction
-    end = study.lv.center - 45.0 * study.lv.septal_direction
     curves = {}
     for label, volume in (("ideal", study.ideal), (f"{fwhm_mm:g} mm Gaussian", image)):
-        distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
-        curves[label] = values
+        distance_mm, curves[label] = _septal_profile(volume, study)
     return {
         "short_axis": _mid_short_axis(image, study),
-        "distance_mm": distance - 45.0,
+        "distance_mm": distance_mm,
         "profiles": curves,
         "cov": METRICS["cov"].compute(image, study, normal),
         # Noise alone: compare with the ideal image blurred by the same filter.
@@ -342,7 +350,7 @@ def _filtered_view(study: Study, fwhm_mm: float) -> dict[str, object]:
 def _draw_filtered(figure: Figure, study: Study, fwhm_mm: float, *, image_max: float) -> str:
     view = _filtered_view(study, fwhm_mm)
     axes = figure.subplots(1, 2, width_ratios=(1, 1.3))
-    picture = _show_short_axis(axes[0], view["short_axis"], study, image_max)
+    picture = _show_heart(axes[0], view["short_axis"], study, image_max)
     axes[0].set_title(f"{study.count_level:g} % counts, {fwhm_mm:g} mm FWHM")
     axes[0].set_xlabel("septal to lateral (mm)")
     axes[0].set_ylabel("anterior to inferior (mm)")
@@ -480,7 +488,7 @@ def show_filter_grid(
         for column, fwhm in enumerate(fwhms_mm):
             view = _filtered_view(study, float(fwhm))
             axis = axes[row, column]
-            picture = _show_short_axis(axis, view["short_axis"], study, image_max)
+            picture = _show_heart(axis, view["short_axis"], study, image_max)
             axis.set(xticks=[], yticks=[], title=f"{fwhm:g} mm: CoV {view['cov']:.2f}")
             if column == 0:
                 axis.set_ylabel(f"{study.count_level:g} % counts")
@@ -513,6 +521,29 @@ def _transaxial_crop(volume: np.ndarray, study: Study) -> np.ndarray:
     half = _HEART_VOXELS // 2
     padded = np.pad(volume[iz], half)
     return padded[iy : iy + 2 * half + 1, ix : ix + 2 * half + 1]
+
+
+def _heart_slices(
+    axes: Sequence[Axes],
+    image: np.ndarray,
+    study: Study,
+    titles: tuple[str, str],
+    *,
+    image_max: float,
+    **title_style: Any,
+) -> Any:
+    """Draw the transaxial crop and the mid short axis of ``image`` on two axes.
+
+    Both share the window ``0..image_max``; ``title_style`` goes to ``set_title``.
+    Returns the last image drawn (for a colour bar).
+    """
+    shown = None
+    pictures = (_transaxial_crop(image, study), _mid_short_axis(image, study))
+    for axis, picture, title in zip(axes, pictures, titles, strict=True):
+        shown = _show_heart(axis, picture, study, image_max)
+        axis.set_title(title, **title_style)
+        axis.set(xticks=[], yticks=[])
+    return shown
 
 
 class MethodExplorer(_LiveExplorer):
@@ -630,22 +661,11 @@ def _draw_method(
 ) -> None:
     """Transaxial and short-axis slices of ``image`` and a septal-lateral profile."""
     axes = figure.subplots(1, 3, width_ratios=(1, 1, 1.4))
-    half = _HEART_VOXELS * study.voxel_size_mm / 2
-    for axis, picture, title in (
-        (axes[0], _transaxial_crop(image, study), "transaxial (anterior at top)"),
-        (axes[1], _mid_short_axis(image, study), "mid short axis"),
-    ):
-        shown = axis.imshow(
-            picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
-        )
-        axis.set_title(f"{label}\n{title}")
-        axis.set(xticks=[], yticks=[])
+    titles = (f"{label}\ntransaxial (anterior at top)", f"{label}\nmid short axis")
+    shown = _heart_slices(axes[:2], image, study, titles, image_max=image_max)
     figure.colorbar(shown, ax=axes[:2], label="relative activity", shrink=0.8)
-    start = study.lv.center + 45.0 * study.lv.septal_direction
-    end = study.lv.center - 45.0 * study.lv.septal_direction
     for volume, name, style in ((study.ideal, "ideal", "k-"), (image, label, "C1-")):
-        distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
-        axes[2].plot(distance - 45.0, values, style, label=name)
+        axes[2].plot(*_septal_profile(volume, study), style, label=name)
     axes[2].set_ylim(0, image_max)
     axes[2].set_xlabel("septum (-) to lateral wall (+) (mm)")
     axes[2].set_ylabel("relative activity")
@@ -747,26 +767,16 @@ def _column_picture(
     """One column of the static explorer: transaxial, short axis, profile vs the ideal."""
     figure = _new_figure((4.2, 12.6))
     axes = figure.subplots(3, 1, height_ratios=(1, 1, 0.8))
-    half = _HEART_VOXELS * study.voxel_size_mm / 2
-    shown = None
-    for axis, picture, title in (
-        (axes[0], _transaxial_crop(image, study), "transaxial"),
-        (axes[1], _mid_short_axis(image, study), "mid short axis"),
-    ):
-        shown = axis.imshow(
-            picture, cmap=ACTIVITY_CMAP, vmin=0, vmax=image_max, extent=(-half, half, half, -half)
-        )
-        axis.set_title(title, fontsize=_PROJECTOR_PT)
-        axis.set(xticks=[], yticks=[])
+    titles = ("transaxial", "mid short axis")
+    shown = _heart_slices(
+        axes[:2], image, study, titles, image_max=image_max, fontsize=_PROJECTOR_PT
+    )
     # A horizontal colour bar under the slices keeps them >= 300 px wide.
     bar = figure.colorbar(shown, ax=axes[1], location="bottom", shrink=0.9, pad=0.02)
     bar.ax.tick_params(labelsize=_PROJECTOR_PT - 1)
     bar.set_label("relative activity", fontsize=_PROJECTOR_PT - 1)
-    start = study.lv.center + 45.0 * study.lv.septal_direction
-    end = study.lv.center - 45.0 * study.lv.septal_direction
     for volume, name, style in ((study.ideal, "ideal", "k-"), (image, "this image", "C1-")):
-        distance, values = profile(volume, start, end, voxel_size_mm=study.voxel_size_mm)
-        axes[2].plot(distance - 45.0, values, style, label=name, linewidth=2)
+        axes[2].plot(*_septal_profile(volume, study), style, label=name, linewidth=2)
     axes[2].set_ylim(0, image_max)
     axes[2].set_xlabel("septum (-) to lateral (+), mm", fontsize=_PROJECTOR_PT - 1)
     axes[2].tick_params(labelsize=_PROJECTOR_PT - 1)
