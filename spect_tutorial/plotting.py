@@ -33,7 +33,6 @@ __all__ = [
     "plot_noise_wall_tradeoff",
     "plot_optimum_by_level",
     "show_method_differences",
-    "show_method_views",
     "show_orthogonal",
     "show_reoriented",
     "show_window_on_slices",
@@ -277,91 +276,6 @@ def show_reoriented(
         axes[row, 0].set_ylabel(f"{title}\n{labels['rows'][0]} (top) to {labels['rows'][1]}")
         axes[row, 0].set_xlabel(f"{labels['cols'][0]} to {labels['cols'][1]}")
     return _activity_colorbar(figure, axes, image, shrink=0.6)
-
-
-def show_method_views(
-    volumes: dict[str, np.ndarray],
-    lv: LVGeometry,
-    voxel_size_mm: float,
-    *,
-    views: Sequence[str] = ("transaxial", "SA", "VLA", "HLA"),
-    half_width_mm: float = 60.0,
-    window: tuple[float, float] | None = None,
-    cmap: str = ACTIVITY_CMAP,
-    panel_size_in: float = 1.6,
-) -> Figure:
-    """Methods side by side: one column per volume, one row per view through the LV centre.
-
-    The study's figures 3 (transaxial slices) and 4 (short axis, vertical and
-    horizontal long axis) in one grid. Every panel shares one display window
-    (default: 0 to the maximum of the first volume, e.g. the ideal image) and
-    shows ``2 * half_width_mm`` around the LV centre.
-
-    Parameters
-    ----------
-    volumes : dict of str to numpy.ndarray
-        Column title -> ``(z, y, x)`` volume on the same grid.
-    lv : LVGeometry
-        The LV frame (slice positions and reorientation).
-    voxel_size_mm : float
-        Voxel edge in mm.
-    views : sequence of str, optional
-        Rows: ``"transaxial"`` and any of ``"SA"``, ``"VLA"``, ``"HLA"``.
-    half_width_mm : float, optional
-        Half the field of view of each panel in mm.
-    window : tuple of float, optional
-        Shared ``(vmin, vmax)``.
-    cmap : str, optional
-        Colour map.
-    panel_size_in : float, optional
-        Size of one panel in inches.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    from .reorient import reorient, view_axes
-
-    unknown = [view for view in views if view not in ("transaxial", "SA", "VLA", "HLA")]
-    if unknown:
-        raise ValueError(f"views must be 'transaxial', 'SA', 'VLA' or 'HLA', got {unknown}")
-    voxel_size_mm = check_voxel_size_mm(voxel_size_mm)
-    vmin, vmax = _shared_window(volumes, window)
-    n = int(2 * round(half_width_mm / voxel_size_mm) + 1)
-    extent = (-half_width_mm, half_width_mm, half_width_mm, -half_width_mm)
-    centre = np.asarray(lv.center_mm, dtype=np.float64)
-    figure, axes = plt.subplots(
-        len(views),
-        len(volumes),
-        figsize=(panel_size_in * len(volumes) + 0.8, panel_size_in * len(views) + 0.3),
-        squeeze=False,
-        layout="constrained",
-    )
-    image = None
-    for column, (title, volume) in enumerate(volumes.items()):
-        for row, view in enumerate(views):
-            axis = axes[row, column]
-            if view == "transaxial":
-                picture, full = orthogonal_slices(volume, voxel_size_mm, centre)["transaxial"]
-                image = axis.imshow(picture, extent=full, cmap=cmap, vmin=vmin, vmax=vmax)
-                axis.set_xlim(centre[0] - half_width_mm, centre[0] + half_width_mm)
-                axis.set_ylim(centre[1] + half_width_mm, centre[1] - half_width_mm)
-                label = "transaxial: R to L, anterior at top"
-            else:
-                stack = reorient(
-                    volume, lv, voxel_size_mm=voxel_size_mm, view=view, shape=(n, n, n)
-                )
-                image = axis.imshow(
-                    stack[(n - 1) // 2], extent=extent, cmap=cmap, vmin=vmin, vmax=vmax
-                )
-                labels: dict[str, Any] = view_axes(lv, view)["labels"]
-                label = f"{view}: {labels['rows'][0]} at top"
-            # Titles on the first row, view labels in the first column.
-            axis.set(xticks=[], yticks=[], title=title if row == 0 else "")
-            axis.set_ylabel(label if column == 0 else "")
-    return _activity_colorbar(figure, axes, image, shrink=0.7)
 
 
 def show_method_differences(

@@ -86,7 +86,6 @@ __all__ = [
     "SWEEP_MEMBERS",
     "CurvePoint",
     "Family",
-    "available_points",
     "build_parser",
     "complete_patients",
     "complete_records",
@@ -162,18 +161,6 @@ _QUICK_FAMILIES = {
 def point_methods() -> list[str]:
     """Benchmark methods shown as points: every registered method not in a sweep."""
     return [name for name in METHODS if name not in SWEEP_MEMBERS]
-
-
-def available_points(weights_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """The point methods a default run applies: networks only where their weights exist."""
-    from .weights import resolve_weights_dir
-
-    directory = resolve_weights_dir(None if weights_dir is None else Path(weights_dir))
-    return [
-        name
-        for name in point_methods()
-        if not METHODS[name].network or (directory / f"{name}.weights.h5").exists()
-    ]
 
 
 def _key(record: Mapping[str, Any]) -> tuple[Any, ...]:
