@@ -961,6 +961,20 @@ def plot_cardiac_orbit(
     return figure
 
 
+def _show_projection(axis: Any, data: np.ndarray, geometry: Any, vmax: float, title: str) -> Any:
+    """Draw one projection (counts, from 0 to ``vmax``) over the detector's extent in mm."""
+    shown = axis.imshow(
+        data,
+        origin="lower",
+        extent=_detector_extent(geometry),
+        cmap=ACTIVITY_CMAP,
+        vmin=0,
+        vmax=vmax,
+    )
+    axis.set(title=title, xlabel="detector position (mm)")
+    return shown
+
+
 def _detector_extent(geometry: Any) -> tuple[float, float, float, float]:
     """``imshow`` extent in mm of one projection view (detector centred on the axis)."""
     half = geometry.n_bins * geometry.bin_size_mm / 2
@@ -999,15 +1013,9 @@ def plot_attenuation_loss(
     for axis, (label, data) in zip(
         axes[:2], (("without", without), ("with", with_attenuation)), strict=True
     ):
-        shown = axis.imshow(
-            data,
-            origin="lower",
-            extent=_detector_extent(geometry),
-            cmap=ACTIVITY_CMAP,
-            vmin=0,
-            vmax=float(np.max(without)),
+        shown = _show_projection(
+            axis, data, geometry, float(np.max(without)), f"{view_label} {label} attenuation"
         )
-        axis.set(title=f"{view_label} {label} attenuation", xlabel="detector position (mm)")
     # Under the two projections, so its label cannot run into the third panel.
     figure.colorbar(
         shown, ax=axes[:2], location="bottom", shrink=0.6, label="expected counts per pixel"
@@ -1068,15 +1076,9 @@ def plot_collimator_blur(
     )
     axes[0].legend()
     for axis, (label, data) in zip(axes[1:3], (("off", unblurred), ("on", blurred)), strict=True):
-        axis.imshow(
-            data,
-            origin="lower",
-            extent=_detector_extent(geometry),
-            cmap=ACTIVITY_CMAP,
-            vmin=0,
-            vmax=float(np.max(unblurred)),
+        _show_projection(
+            axis, data, geometry, float(np.max(unblurred)), f"{view_label}, blur {label}"
         )
-        axis.set(title=f"{view_label}, blur {label}", xlabel="detector position (mm)")
     bins_mm = (np.arange(geometry.n_bins) - (geometry.n_bins - 1) / 2) * geometry.bin_size_mm
     axes[3].plot(bins_mm, unblurred[row], label="blur off")
     axes[3].plot(bins_mm, blurred[row], label="blur on")
