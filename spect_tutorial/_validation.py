@@ -215,17 +215,19 @@ def integer(
     unit: str = "",
     whole_floats: bool = False,
     none_ok: bool = False,
+    odd: bool = False,
 ) -> Any:
     """``value`` as a Python int in ``minimum..maximum`` (``None``: unbounded).
 
     Booleans and strings are refused; ``unit`` says what the integer is
     (``"spline order"``); ``whole_floats`` accepts ``128.0``; ``none_ok``
-    returns ``None`` for ``None``. The ``ValueError`` names ``name``, the value
+    returns ``None`` for ``None``; ``odd`` refuses even numbers (a kernel or
+    a slice stack with a centre). The ``ValueError`` names ``name``, the value
     and the valid range.
     """
     if value is None and none_ok:
         return None
-    valid = f"an integer{f' {unit}' if unit else ''}"
+    valid = f"{'an odd' if odd else 'an'} integer{f' {unit}' if unit else ''}"
     if minimum is not None and maximum is not None:
         valid += f" in {minimum}..{maximum}"
     elif minimum is not None:
@@ -240,6 +242,7 @@ def integer(
         or not isinstance(number, numbers.Integral)
         or (minimum is not None and number < minimum)
         or (maximum is not None and number > maximum)
+        or (odd and number % 2 == 0)
     ):
         raise ValueError(f"{name} must be {valid}, got {value!r}")
     return int(number)

@@ -472,8 +472,7 @@ def ssim(
 
     values, truth = _image_and_reference(image, reference)
     peak = _data_range(truth, data_range)
-    if integer(win_size, "win_size", unit="(odd)", minimum=3) % 2 == 0:
-        raise ValueError(f"win_size must be an odd integer >= 3, got {win_size!r}")
+    integer(win_size, "win_size", minimum=3, odd=True)
     window = 11 if gaussian_weights else int(win_size)
     if min(truth.shape) < window:
         raise ValueError(

@@ -53,9 +53,9 @@ TEACHING_CONFIG: dict[str, int] = {"filters": 64, "kernel_size": 7, "depth": 5}
 def _check_architecture(filters: Any, kernel_size: Any, depth: Any) -> tuple[int, int, int]:
     """The :func:`win5rb` size arguments as ints, checked without touching Keras."""
     filters = integer(filters, "filters", whole_floats=True)
-    kernel_size = integer(kernel_size, "kernel_size", whole_floats=True)
-    if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
+    kernel_size = integer(
+        kernel_size, "kernel_size", unit="(same padding)", whole_floats=True, odd=True
+    )
     depth = integer(depth, "depth", minimum=2, whole_floats=True)
     return filters, kernel_size, depth
 
@@ -122,9 +122,7 @@ def win5rb(
     (None, None, None, 1)
     """
     filters, kernel_size, depth = _check_architecture(filters, kernel_size, depth)
-    channels = integer(channels, "channels", whole_floats=True)
-    if channels % 2 == 0:
-        raise ValueError(f"channels must be odd (a centre slice), got {channels}")
+    channels = integer(channels, "channels", unit="(a centre slice)", whole_floats=True, odd=True)
     # TensorFlow's start-up log is filtered out of the reader's output (spect_tutorial.quiet).
     keras = import_quietly("keras")
     inputs = keras.Input(shape=(None, None, channels), name="noisy")
@@ -183,9 +181,7 @@ def adjacent_slices(slices: np.ndarray, k: int = 3) -> np.ndarray:
     >>> adjacent_slices(np.arange(3.0)[:, None, None], 3)[:, 0, 0].tolist()
     [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0]]
     """
-    k = integer(k, "k", whole_floats=True)
-    if k % 2 == 0:
-        raise ValueError(f"k must be odd (a centre slice), got {k}")
+    k = integer(k, "k", unit="(a centre slice)", whole_floats=True, odd=True)
     array = np.asarray(slices, dtype=np.float32)
     if array.ndim < 3:
         raise ValueError(f"slices must be (..., n_slices, height, width), got {array.shape}")

@@ -158,9 +158,8 @@ def gather_pairs(
     pairs = np.asarray(pairs, dtype=np.int64)
     phantom, level, slice_, first, second = pairs.T
     means = np.asarray(dataset.means, dtype=np.float64)[phantom, level, first]
-    if integer(input_slices, "input_slices", unit="(odd)") % 2 == 0:
-        raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
-    neighbours = _neighbour_indices(slice_, dataset.n_slices, int(input_slices))
+    input_slices = integer(input_slices, "input_slices", unit="(a centre slice)", odd=True)
+    neighbours = _neighbour_indices(slice_, dataset.n_slices, input_slices)
     inputs = dataset.images[phantom[:, None], level[:, None], first[:, None], neighbours]
     if reference is None:
         targets = dataset.images[phantom, level, second, slice_]
@@ -245,9 +244,9 @@ class PairSchedule:
             if not reference.matches(dataset):
                 raise ValueError("reference does not match the dataset's phantoms and slices")
         self.reference = reference
-        self.input_slices = integer(input_slices, "input_slices")
-        if self.input_slices % 2 == 0:
-            raise ValueError(f"input_slices must be an odd integer >= 1, got {input_slices!r}")
+        self.input_slices = integer(
+            input_slices, "input_slices", unit="(a centre slice)", odd=True
+        )
         self.crop_px = None
         if crop_px is not None:
             self.crop_px = int_tuple(

@@ -211,8 +211,7 @@ class TrainingConfig:
         check_fields(self, optional, integer, none_ok=True)
         fraction = {"minimum": 0, "strict_minimum": True, "maximum": 1, "strict_maximum": True}
         check_fields(self, ("lr_factor", "learning_rate"), **fraction)
-        if self.input_slices % 2 == 0:
-            raise ValueError(f"input_slices must be odd (a centre slice), got {self.input_slices}")
+        integer(self.input_slices, "input_slices", unit="(a centre slice)", odd=True)
         if self.plateau is not None:
             real_number(self.plateau, "plateau (a fraction, or None)", **fraction)
         choice(self.dtype_policy, "dtype_policy", DTYPE_POLICIES)
@@ -1309,9 +1308,9 @@ class IdealReport(keras.callbacks.Callback):
         if not reference.matches(dataset):
             raise ValueError("reference does not match the dataset's phantoms and slices")
         n_slices = integer(n_slices, "n_slices")
-        self.input_slices = integer(input_slices, "input_slices")
-        if self.input_slices % 2 == 0:
-            raise ValueError(f"input_slices must be odd (a centre slice), got {input_slices!r}")
+        self.input_slices = integer(
+            input_slices, "input_slices", unit="(a centre slice)", odd=True
+        )
         levels = [
             index for index, level in enumerate(dataset.count_levels) if level in count_levels
         ] or list(range(len(dataset.count_levels)))

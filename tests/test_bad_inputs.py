@@ -38,6 +38,7 @@ import numpy as np
 import pytest
 
 import spect_tutorial as st
+from spect_tutorial._validation import integer as _integer
 from spect_tutorial.datasets import synthetic_training_set
 from spect_tutorial.frame import LVGeometry
 from spect_tutorial.weights import WEIGHTS_DIR_ENV
@@ -1326,7 +1327,7 @@ CASES: list[Case] = [
         lambda c: st.win5rb(kernel_size=4),
         ValueError,
         r"kernel_size",
-        r"odd \(same padding\), got 4",
+        r"an odd integer \(same padding\) >= 1, got 4",
     ),
     Case(
         "win5rb",
@@ -2309,3 +2310,22 @@ def test_train_command_refuses_every_bad_argument_before_any_computation(
         error = capsys.readouterr().err
         assert re.search(message, error), (extra, error)
         assert not (tmp_path / "out").exists()  # nothing written either
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: _integer(2, "input_slices", unit="(a centre slice)", odd=True), "an odd integer"),
+        (lambda: _integer(4.0, "k", whole_floats=True, odd=True), "k must be an odd integer"),
+        (lambda: _integer(1, "win_size", minimum=3, odd=True), "an odd integer >= 3, got 1"),
+    ],
+)
+def test_one_odd_integer_rule_names_the_argument(call, message):
+    """Every 'odd' size (kernel, slice stack, SSIM window) is refused by one rule."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_the_odd_integer_rule_accepts_odd_numbers():
+    assert _integer(3, "input_slices", odd=True) == 3
+    assert _integer(7.0, "kernel_size", whole_floats=True, odd=True) == 7

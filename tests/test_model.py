@@ -77,7 +77,7 @@ def test_seeded_construction_gives_identical_weights():
         ({"filters": 0}, "filters"),
         ({"filters": 2.5}, "filters"),
         ({"filters": True}, "filters"),
-        ({"kernel_size": 6}, "kernel_size must be odd"),
+        ({"kernel_size": 6}, "kernel_size must be an odd integer"),
         ({"kernel_size": 0}, "kernel_size"),
         ({"depth": 1}, "depth"),
     ],
@@ -111,7 +111,7 @@ def test_the_2_5d_variant_takes_adjacent_slices_and_denoises_the_centre_one(tmp_
     again = win5rb(filters=8, kernel_size=3, depth=3, channels=3, seed=1)
     again.load_weights(path)
     np.testing.assert_array_equal(np.asarray(again(inputs)), np.asarray(model(inputs)))
-    with pytest.raises(ValueError, match="channels must be odd"):
+    with pytest.raises(ValueError, match="channels must be an odd integer"):
         win5rb(filters=8, channels=2)
-    with pytest.raises(ValueError, match="k must be odd"):
+    with pytest.raises(ValueError, match="k must be an odd integer"):
         adjacent_slices(stack, 4)
