@@ -138,7 +138,11 @@ def _butterworth(context: MethodContext, k: int) -> tuple[np.ndarray, dict[str, 
         study.projections[k], voxel_size_mm=study.geometry.bin_size_mm, **BUTTERWORTH_CLINICAL
     )
     image = osem(
-        np.clip(smooth, 0.0, None), study.system, n_iter=study.n_iter, n_subsets=study.n_subsets
+        np.clip(smooth, 0.0, None),
+        study.system,
+        n_iter=study.n_iter,
+        n_subsets=study.n_subsets,
+        additive=None if study.additive is None else study.additive[k],  # same scatter estimate
     )
     return (image / np.float32(study.counts_per_unit)).astype(np.float32), {}
 

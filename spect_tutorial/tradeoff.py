@@ -64,7 +64,15 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import _ideal_metrics, _run_levels, _wall_and_defect, _Writer
+from .benchmark import (
+    PROTOCOLS,
+    _ideal_metrics,
+    _protocol_entries,
+    _protocol_patient,
+    _run_levels,
+    _wall_and_defect,
+    _Writer,
+)
 from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
 from .methods import METHODS, METRICS, MethodContext, _load_models, heart_slab
@@ -73,10 +81,10 @@ from .metrics import (
     normal_myocardium,
     septal_peak_ratio,
 )
-from .protocol import EVALUATION_PHANTOMS, EVALUATION_REALIZATIONS, evaluation_phantom
+from .protocol import EVALUATION_REALIZATIONS
 from .recon import osem
 from .results import Estimate, estimate, load_records
-from .study import Study, simulate_study
+from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
 from .thickness import phantom_base_apex_mm
 
 __all__ = [
@@ -90,6 +98,7 @@ __all__ = [
     "complete_patients",
     "complete_records",
     "curve",
+    "default_tradeoff",
     "levels_covered",
     "main",
     "patient_values",
@@ -98,8 +107,23 @@ __all__ = [
     "run_tradeoff",
 ]
 
-#: Default records file.
+#: Default records file (held-out patients, the study's v1 acquisition).
 DEFAULT_TRADEOFF = Path(__file__).resolve().parent.parent / "data" / "benchmark" / "tradeoff.jsonl"
+
+
+def default_tradeoff(protocol: str = "heldout", acquisition: str = "v1") -> Path:
+    """The records file of a protocol and acquisition.
+
+    ``tradeoff.jsonl`` for the held-out patients with the v1 acquisition,
+    ``tradeoff_<protocol>_<acquisition>.jsonl`` beside it otherwise (records of
+    different patients or acquisitions are never mixed in one file).
+    """
+    _protocol_entries(protocol)  # checks the name
+    name = acquisition_settings(acquisition).name
+    if protocol == "heldout" and name == "v1":
+        return DEFAULT_TRADEOFF
+    return DEFAULT_TRADEOFF.with_name(f"tradeoff_{protocol}_{name}.jsonl")
+
 
 #: Count levels in run order: the verdict levels first.
 LEVEL_ORDER: tuple[float, ...] = (25.0, 100.0, 12.5, 50.0, 200.0)
@@ -210,6 +234,7 @@ def _osem_iterations(study: Study, iterations: Sequence[float]) -> dict[float, n
         study.system,
         n_iter=max(wanted),
         n_subsets=study.n_subsets,
+        additive=study.additive,
         callback=keep,
     )
     return images
@@ -234,6 +259,7 @@ def _family_images(study: Study, family: str, setting: float) -> np.ndarray:
             study.system,
             n_iter=study.n_iter,
             n_subsets=study.n_subsets,
+            additive=study.additive,  # the acquisition's scatter estimate, as for OSEM
         )
         return (image / np.float32(study.counts_per_unit)).astype(np.float32)
     raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
@@ -291,7 +317,7 @@ def _record(
 
 
 def run_tradeoff(
-    out: str | os.PathLike[str] = DEFAULT_TRADEOFF,
+    out: str | os.PathLike[str] | None = None,
     *,
     families: Mapping[str, Sequence[float]] | None = None,
     points: Sequence[str] | None = None,
@@ -301,20 +327,23 @@ def run_tradeoff(
     weights_dir: str | os.PathLike[str] | None = None,
     phantom_shape: tuple[int, int, int] = SIMULATION_SHAPE,
     progress: bool = True,
+    protocol: str = "heldout",
+    acquisition: str = "v1",
 ) -> Path:
     """Run (or resume) the trade-off sweep, appending one record per image to ``out``.
 
     Parameters
     ----------
     out : str or os.PathLike, optional
-        JSON Lines file (existing records are kept and skipped).
+        JSON Lines file (existing records are kept and skipped); default
+        :func:`default_tradeoff` of ``protocol`` and ``acquisition``.
     families : mapping of str to sequence of float, optional
         Family name -> settings (default :data:`FAMILIES`' sweeps).
     points : sequence of str, optional
         Benchmark methods applied as points (default :func:`point_methods`;
         networks without weights are skipped with a message).
     phantoms : sequence of int, optional
-        Protocol indices (default all held-out patients).
+        Protocol indices (default all the protocol's patients).
     count_levels : sequence of float, optional
         Count levels in percent, in run order (default :data:`LEVEL_ORDER`).
     realizations : int, optional
@@ -326,6 +355,14 @@ def run_tradeoff(
         Simulation grid at 3.2 mm (default the protocol's 128^3).
     progress : bool, optional
         Print one line per patient and level (with its cost in seconds).
+    protocol : {"heldout", "territory"}, optional
+        The held-out patients (default) or the defect-safety patients, one
+        defect per coronary territory (records carry ``territory`` and
+        ``severity``), as for :func:`spect_tutorial.benchmark.run_benchmark`.
+    acquisition : str, optional
+        ``"v1"`` (default, the study's) or ``"v2"`` (scatter, corrected with an
+        estimate from the measured data, in OSEM and in every filter family);
+        records of other acquisitions than v1 carry its name.
 
     Returns
     -------
@@ -336,10 +373,12 @@ def run_tradeoff(
     from .benchmark import _check_indices
     from .methods import _check_methods
 
-    out = Path(out)
+    settings = acquisition_settings(acquisition)
+    entries = _protocol_entries(protocol)
+    out = default_tradeoff(protocol, settings.name) if out is None else Path(out)
     sweeps = _check_families(families)
     chosen = _check_methods(point_methods() if points is None else points)
-    indices = _check_indices(phantoms)
+    indices = _check_indices(phantoms, protocol)
     if isinstance(realizations, bool) or not isinstance(realizations, int) or realizations < 2:
         raise ValueError(
             f"realizations must be an int >= 2 (for the ensemble noise), got {realizations!r}"
@@ -375,12 +414,16 @@ def run_tradeoff(
                 if not todo:
                     continue
                 started = time.perf_counter()
-                entry = EVALUATION_PHANTOMS[index]
-                phantom = evaluation_phantom(index, shape=phantom_shape)
+                entry = entries[index]
+                phantom, patient = _protocol_patient(protocol, index, phantom_shape)
                 base_apex = phantom_base_apex_mm(phantom)
                 true_wall = float(phantom.parameters["anatomy"]["wall_thickness_mm"])
                 study = simulate_study(
-                    phantom, count_level=level, n_realizations=realizations, seed=entry.seed
+                    phantom,
+                    count_level=level,
+                    n_realizations=realizations,
+                    seed=entry.seed,
+                    **settings.study_kwargs(),
                 )
                 del phantom
                 normal = normal_myocardium(study.myocardium_mask, study.defect_mask)
@@ -388,9 +431,11 @@ def run_tradeoff(
                     "count_level": level,
                     "phantom": index,
                     "seed": entry.seed,
-                    "defect": entry.defect,
+                    **patient,
                     **_ideal_metrics(study, base_apex, true_wall),
                 }
+                if settings.name != "v1":  # v1 records keep their committed form
+                    common["acquisition"] = settings.name
                 iterations = [s for name, s in todo if name == "osem"]
                 osem_images = _osem_iterations(study, iterations) if iterations else {}
                 context = MethodContext(study, models, heart_slab(study.evaluation_mask))
@@ -454,7 +499,7 @@ def run_tradeoff(
                         measured["unfiltered"] = (noise, metrics, method_s)
                     emit(name, setting, noise, metrics, method_s)
                 log(
-                    f"{level:g} % phantom {index} (seed {entry.seed}, defect {entry.defect}): "
+                    f"{level:g} % {protocol} phantom {index} (seed {entry.seed}, {patient}): "
                     f"{len(todo)} settings x {realizations} realizations in "
                     f"{time.perf_counter() - started:.1f} s"
                 )
@@ -792,7 +837,24 @@ def build_parser() -> argparse.ArgumentParser:
         "iterations, with every other benchmark method as a point; appended to a JSON "
         "Lines file (resumable).",
     )
-    parser.add_argument("--out", default=str(DEFAULT_TRADEOFF), help="JSON Lines records file")
+    parser.add_argument(
+        "--out",
+        help="JSON Lines records file (default data/benchmark/tradeoff.jsonl for the held-out "
+        "patients and v1, tradeoff_<protocol>_<acquisition>.jsonl otherwise)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="heldout",
+        help="heldout: the 8 held-out patients (default); territory: the defect-safety "
+        "patients, one defect per coronary territory at two severities",
+    )
+    parser.add_argument(
+        "--acquisition",
+        choices=list(ACQUISITIONS),
+        default="v1",
+        help="v1: the study's (no scatter); v2: scatter 0.3, estimated correction",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -827,6 +889,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "realizations": args.realizations,
         "weights_dir": args.weights_dir,
         "progress": not args.quiet,
+        "protocol": args.protocol,
+        "acquisition": args.acquisition,
     }
     if args.quick:
         options.update(
