@@ -75,6 +75,7 @@ from .benchmark import (
 )
 from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
+from .inference import blend
 from .methods import METHODS, METRICS, MethodContext, _load_models, heart_slab
 from .metrics import (
     ensemble_noise,
@@ -161,6 +162,25 @@ FAMILIES: dict[str, Family] = {
     "osem": Family("OSEM, no filter", "iterations (8 subsets)", (1.0, 2.0, 3.0, 4.0, 6.0)),
 }
 
+#: The network's own curve (not swept by default: it needs exactly one network among the
+#: points): its output blended with the OSEM image it was given
+#: (:func:`spect_tutorial.inference.blend`), from the OSEM image (0) to the network (1).
+NETWORK_STRENGTH = "network_strength"
+STRENGTH_FAMILY = Family(
+    "Network blended with OSEM", "strength (0 = OSEM, 1 = network)", (0.0, 0.25, 0.5, 0.75, 1.0)
+)
+
+
+def family(name: str) -> Family:
+    """The :class:`Family` of a sweep name (:data:`FAMILIES` or :data:`NETWORK_STRENGTH`)."""
+    if name == NETWORK_STRENGTH:
+        return STRENGTH_FAMILY
+    if name not in FAMILIES:
+        known = ", ".join([*FAMILIES, NETWORK_STRENGTH])
+        raise ValueError(f"families: unknown family {name!r} (one of {known})")
+    return FAMILIES[name]
+
+
 #: Benchmark methods that are one setting of a sweep (not repeated as points). The 10 mm
 #: Gaussian lies between the 3-D sweep's 8 and 12 mm settings and is not recorded itself
 #: (the sweep was thinned to fit the run on two shared cores): its ensemble noise is "–".
@@ -205,9 +225,10 @@ def _check_families(
         return {name: family.settings for name, family in FAMILIES.items()}
     chosen = {}
     for name, settings in families.items():
-        if name not in FAMILIES:
-            raise ValueError(f"families: unknown family {name!r} (one of {', '.join(FAMILIES)})")
+        family(name)  # a known family
         values = tuple(float(value) for value in settings)
+        if name == NETWORK_STRENGTH and any(not 0 <= v <= 1 for v in values):
+            raise ValueError(f"families[{name!r}] strengths must be in 0..1, got {values}")
         if name == "osem" and any(v < 1 or v != int(v) for v in values):
             raise ValueError(f"families['osem'] must be whole iterations >= 1, got {values}")
         if name == "butterworth" and any(not v > 0 for v in values):
@@ -269,7 +290,7 @@ def _is_unfiltered(name: str, setting: float | None, study: Study) -> bool:
     """Whether a sweep setting is the study's own OSEM image (computed once, recorded thrice)."""
     if setting is None:
         return False
-    if name.startswith("gaussian"):
+    if name.startswith("gaussian") or name == NETWORK_STRENGTH:
         return setting == 0.0
     return name == "osem" and setting == study.n_iter
 
@@ -395,6 +416,12 @@ def run_tradeoff(
         chosen, models = _load_models(
             chosen, None if weights_dir is None else Path(weights_dir), log
         )
+        networks = [method.name for method in chosen if method.network]
+        if NETWORK_STRENGTH in sweeps and len(networks) != 1:
+            raise ValueError(
+                f"the {NETWORK_STRENGTH} family blends one network with OSEM: give exactly one "
+                f"network (with its weights) among the points, got {networks or 'none'}"
+            )
     except BaseException:
         writer.close()
         raise
@@ -440,6 +467,21 @@ def run_tradeoff(
                 osem_images = _osem_iterations(study, iterations) if iterations else {}
                 context = MethodContext(study, models, heart_slab(study.evaluation_mask))
                 measured: dict[str, tuple[float, list[dict[str, Any]], float]] = {}
+                applied: dict[str, tuple[np.ndarray, list[dict[str, Any]], float]] = {}
+
+                def apply(
+                    name: str, context: MethodContext = context, applied: dict = applied
+                ) -> tuple:
+                    """A point method on every realization, computed once per patient."""
+                    if name not in applied:
+                        begun = time.perf_counter()
+                        outputs = [by_name[name].apply(context, k) for k in range(realizations)]
+                        applied[name] = (
+                            np.stack([image for image, _ in outputs]),
+                            [extra for _, extra in outputs],
+                            (time.perf_counter() - begun) / realizations,
+                        )
+                    return applied[name]
 
                 def emit(
                     name: str,
@@ -474,17 +516,19 @@ def run_tradeoff(
                     if shared and "unfiltered" in measured:
                         emit(name, setting, *measured["unfiltered"])
                         continue
+                    own_s = None
                     if shared:
                         images = study.recons
                     elif name == "osem":
                         images = osem_images[float(setting)]
+                    elif name == NETWORK_STRENGTH:
+                        images = blend(study.recons, apply(networks[0])[0], float(setting))
                     elif setting is not None:
                         images = _family_images(study, name, float(setting))
                     else:
-                        outputs = [by_name[name].apply(context, k) for k in range(realizations)]
-                        images = np.stack([image for image, _ in outputs])
-                        extras = [extra for _, extra in outputs]
+                        images, extras, own_s = apply(name)
                     method_s = (time.perf_counter() - unit_started) / realizations
+                    method_s = method_s if own_s is None else own_s
                     noise = ensemble_noise(images, study.ideal, normal)
                     metrics = [
                         {
@@ -715,6 +759,7 @@ _STYLES = {
     "gaussian_2d": ("#56B4E9", "--"),
     "butterworth": ("#009E73", "-."),
     "osem": ("#D55E00", ":"),
+    NETWORK_STRENGTH: ("#332288", (0, (5, 1, 1, 1))),
 }
 _POINT_MARKERS = "osD^v<>P*X"
 # Okabe-Ito colours not used by the curves (colour-blind safe), then greys.
@@ -772,8 +817,8 @@ def plot_tradeoff(
     present = sorted({name for name, setting in values if setting is None})
     shown = present if points is None else [p for p in points if p in present]
     for ax, quantity in zip(axes, quantities, strict=True):
-        for family, (colour, style) in _STYLES.items():
-            line = [p for p in curve(values, count_level, family) if p.values[quantity].n]
+        for sweep, (colour, style) in _STYLES.items():
+            line = [p for p in curve(values, count_level, sweep) if p.values[quantity].n]
             if not line:
                 continue
             x = np.array([100 * p.values["noise"].mean for p in line])
@@ -781,9 +826,7 @@ def plot_tradeoff(
             low = np.array([p.values[quantity].low for p in line])
             high = np.array([p.values[quantity].high for p in line])
             order = np.argsort(x)
-            ax.plot(
-                x[order], y[order], style, color=colour, marker=".", label=FAMILIES[family].label
-            )
+            ax.plot(x[order], y[order], style, color=colour, marker=".", label=family(sweep).label)
             ax.fill_between(x[order], low[order], high[order], color=colour, alpha=0.15, lw=0)
         drawn = bool(ax.lines)
         for marker, colour, name in zip(_POINT_MARKERS, _POINT_COLOURS * 2, shown, strict=False):
@@ -871,7 +914,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--realizations", type=int, default=EVALUATION_REALIZATIONS)
     parser.add_argument("--points", nargs="*", help=f"default: {' '.join(point_methods())}")
-    parser.add_argument("--families", nargs="+", choices=list(FAMILIES), help="default: all")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=[*FAMILIES, NETWORK_STRENGTH],
+        help=f"default: {' '.join(FAMILIES)} ({NETWORK_STRENGTH}: the one network point blended "
+        "with OSEM at strengths 0-1)",
+    )
     parser.add_argument("--weights-dir", help="folder of the networks' weights")
     parser.add_argument("--quiet", action="store_true")
     return parser
@@ -880,7 +929,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    families = None if args.families is None else {f: FAMILIES[f].settings for f in args.families}
+    families = None if args.families is None else {f: family(f).settings for f in args.families}
     options: dict[str, Any] = {
         "families": families,
         "points": args.points,

@@ -475,3 +475,19 @@ def test_saved_weights_leave_the_optimizer_state_out(tmp_path):
     loaded = load_pretrained(NAME, directory=tmp_path)
     for saved, original in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(saved, original)
+
+
+def test_strength_blends_the_network_with_its_input():
+    from spect_tutorial.inference import blend
+    from spect_tutorial.model import win5rb
+
+    volume = np.random.default_rng(0).poisson(5.0, (4, 16, 16)).astype(np.float32)
+    model = win5rb(filters=4, seed=0)
+    full = denoise(volume, model, voxel_size_mm=6.4)
+    half = denoise(volume, model, voxel_size_mm=6.4, strength=0.5)
+    np.testing.assert_allclose(half, 0.5 * (volume + full), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(denoise(volume, model, voxel_size_mm=6.4, strength=0.0), volume)
+    with pytest.raises(ValueError, match="strength must be"):
+        denoise(volume, model, voxel_size_mm=6.4, strength=1.5)
+    with pytest.raises(ValueError, match="one shape"):
+        blend(volume, volume[:2], 0.5)

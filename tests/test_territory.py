@@ -278,3 +278,36 @@ def test_committed_candidates_pair_a_training_manifest_with_v2_territory_records
             assert math.isfinite(judged.nrmse_ratio.mean)
         if path.stem == "paper_shipped":
             assert manifest["weights_sha256"] == shipped["weights_sha256"]
+
+
+def test_committed_matched_noise_sweeps_of_the_candidates_can_reject():
+    """Each candidate's trade-off sweep (territory patients, v2) judges it at matched noise.
+
+    Control: the optimal Gaussian is one member of the 3-D Gaussian family, so at
+    its own noise it lies on the family's curve; "fills less than a Gaussian at
+    equal noise" must not pass for it.
+    """
+    from spect_tutorial import tradeoff, verdicts
+
+    folder = benchmark.DEFAULT_TERRITORY_RESULTS.parent / "candidates"
+    sweeps = sorted(folder.glob("*.tradeoff.jsonl"))
+    assert sweeps, "no committed candidate sweep"
+    for path in sweeps:
+        assert path.with_name(path.name.removesuffix(".tradeoff.jsonl") + ".json").exists()
+        records = load_records(path)
+        assert {r["acquisition"] for r in records} == {"v2"}
+        assert {r["phantom"] for r in records} == set(range(len(TERRITORY_PHANTOMS)))
+        networks = {r["method"] for r in records if r["family"] == "point"}
+        networks -= {"gaussian_optimal"}
+        assert len(networks) == 1, path.name
+        (network,) = networks
+        for level in {r["count_level"] for r in records}:
+            values = tradeoff.patient_values(records, level)
+            judged = verdicts.judge_matched(values, network, "gaussian_3d", "defect_error")
+            assert judged.verdict in ("pass", "fail") and judged.n_outside == 0
+            assert len(judged.per_patient) == len(TERRITORY_PHANTOMS)
+            control = verdicts.judge_matched(
+                values, "gaussian_optimal", "gaussian_3d", "defect_error"
+            )
+            assert control.verdict == "fail", path.name
+            assert abs(control.value.mean) < 0.005, "on its own curve, up to interpolation"

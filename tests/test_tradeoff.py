@@ -197,3 +197,34 @@ def test_the_default_file_names_keep_protocols_and_acquisitions_apart():
     assert tradeoff.default_tradeoff("heldout", "v2").name == "tradeoff_heldout_v2.jsonl"
     with pytest.raises(ValueError, match="protocol must be one of"):
         tradeoff.default_tradeoff("everyone")
+
+
+def test_the_network_strength_family_blends_one_network_with_osem(tmp_path):
+    """Strength 0 is the OSEM image, strength 1 the network's point; noise falls in between."""
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(ValueError, match="exactly one network"):
+        tradeoff.run_tradeoff(
+            out, families={tradeoff.NETWORK_STRENGTH: (0.5,)}, points=["noisy"], progress=False
+        )
+    with pytest.raises(ValueError, match=r"strengths must be in 0\.\.1"):
+        tradeoff.run_tradeoff(out, families={tradeoff.NETWORK_STRENGTH: (1.5,)}, progress=False)
+    assert not out.exists()
+    tradeoff.run_tradeoff(
+        out,
+        families={tradeoff.NETWORK_STRENGTH: (0.0, 0.5, 1.0)},
+        points=["noisy", "win5rb_n2n_teaching"],
+        phantoms=[1],
+        count_levels=[50.0],
+        realizations=2,
+        progress=False,
+    )
+    by = {(r["method"], r["setting"], r["realization"]): r for r in load_records(out)}
+    assert len(by) == 5 * 2
+    for k in range(2):
+        assert by[tradeoff.NETWORK_STRENGTH, 0.0, k]["nrmse"] == by["noisy", None, k]["nrmse"]
+        assert by[tradeoff.NETWORK_STRENGTH, 1.0, k]["nrmse"] == pytest.approx(
+            by["win5rb_n2n_teaching", None, k]["nrmse"], rel=1e-5
+        )
+    noise = [by[tradeoff.NETWORK_STRENGTH, s, 0]["ensemble_noise"] for s in (0.0, 0.5, 1.0)]
+    assert noise[0] > noise[1] > noise[2], noise
+    assert tradeoff.family(tradeoff.NETWORK_STRENGTH).label.startswith("Network")
