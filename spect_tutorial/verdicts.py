@@ -56,10 +56,12 @@ __all__ = [
     "Verdict",
     "defect_safety_by",
     "interpolate_at_noise",
+    "judge_curve_at",
     "judge_defect_safety",
     "judge_matched",
     "judge_noise",
     "judge_paired_ratio",
+    "setting_at_noise",
     "verdict_markdown",
     "verdict_table",
 ]
@@ -322,6 +324,60 @@ def judge_matched(
     what = f"distance of {quantity} from {reference:g}" if absolute else quantity
     criterion = f"{what}, minus {family}'s at equal noise: whole 95 % interval < 0"
     return _verdict(method, criterion, differences, below=0.0, n_outside=outside, note=note)
+
+
+def judge_curve_at(values: Values, family: str, point: MethodKey, quantity: str) -> Verdict:
+    """A family's curve at ``point``'s own ensemble noise, minus ``point``, paired per patient.
+
+    The mirror of :func:`judge_matched`: instead of asking what a filter would
+    do at a method's noise, it asks what a tunable method (a filter family, or a
+    network blended with OSEM, :data:`spect_tutorial.tradeoff.NETWORK_STRENGTH`)
+    does when tuned to remove exactly as much noise as ``point`` (for example
+    the optimal Gaussian). Pass: the whole 95 % interval below 0 (the curve is
+    lower there, e.g. a smaller defect error).
+
+    Parameters
+    ----------
+    values : mapping
+        :func:`spect_tutorial.tradeoff.patient_values` at one count level.
+    family : str
+        The swept family.
+    point : str or (family, setting)
+        The method whose noise the family is tuned to.
+    quantity : str
+        ``"defect_error"``, ``"nrmse"`` ...
+
+    Returns
+    -------
+    Verdict
+        ``"not comparable"`` if any patient's noise lies outside the curve.
+    """
+    matched = judge_matched(values, point, family, quantity)
+    differences = {patient: -value for patient, value in matched.per_patient.items()}
+    criterion = (
+        f"{family}'s {quantity} at {_label(point)}'s noise, minus its: whole 95 % interval < 0"
+    )
+    return _verdict(family, criterion, differences, below=0.0, n_outside=matched.n_outside)
+
+
+def setting_at_noise(values: Values, family: str, point: MethodKey) -> Estimate:
+    """The family's setting that removes as much noise as ``point``, per patient.
+
+    Linear in ensemble noise between the swept settings (e.g. the network
+    strength, or a Gaussian's FWHM in mm); mean and 95 % interval over the
+    patients whose noise lies on the curve.
+    """
+    settings = []
+    for patient, entry in values.get(_key(point), {}).items():
+        noise, swept = [], []
+        for (name, setting), by_patient in values.items():
+            if name == family and setting is not None and "noise" in by_patient.get(patient, {}):
+                noise.append(by_patient[patient]["noise"])
+                swept.append(setting)
+        matched = interpolate_at_noise(noise, swept, entry["noise"]) if "noise" in entry else None
+        if matched is not None:
+            settings.append(matched)
+    return estimate(settings)
 
 
 def judge_defect_safety(

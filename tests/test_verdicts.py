@@ -246,3 +246,30 @@ def test_a_criterion_its_control_passes_is_void():
     assert finding_4["verdict"] == verdicts.VOID
     finding_1 = next(row for row in rows if row["finding"].startswith("1"))
     assert finding_1["beside"].mean == pytest.approx(0.08 / 0.095, rel=0.02)
+
+
+def _linear_family(point_defect: float, jitter: float = 0.002) -> dict:
+    """A family whose defect error rises from 0 to 0.1 as its noise falls from 1 to 0."""
+    values: dict = {("f", 0.0): {}, ("f", 1.0): {}, ("p", None): {}}
+    for patient in range(5):
+        values["f", 0.0][patient] = {"noise": 1.0, "defect_error": 0.0}
+        values["f", 1.0][patient] = {"noise": 0.0, "defect_error": 0.1}
+        values["p", None][patient] = {
+            "noise": 0.5,
+            "defect_error": point_defect + jitter * (patient - 2),
+        }
+    return values
+
+
+def test_a_curve_tuned_to_a_points_noise_is_compared_with_that_point():
+    values = _linear_family(0.08)  # the curve gives 0.05 at the point's noise
+    judged = verdicts.judge_curve_at(values, "f", "p", "defect_error")
+    assert judged.passed and judged.value.mean == pytest.approx(-0.03)
+    assert verdicts.setting_at_noise(values, "f", "p").mean == pytest.approx(0.5)
+    # Control: a point on the curve itself is not beaten by it.
+    on_curve = verdicts.judge_curve_at(_linear_family(0.05), "f", "p", "defect_error")
+    assert on_curve.verdict == "fail" and abs(on_curve.value.mean) < 1e-12
+    # A point whose noise lies off the curve cannot be judged.
+    values["p", None][0]["noise"] = 1.5
+    assert verdicts.judge_curve_at(values, "f", "p", "defect_error").verdict == "not comparable"
+    assert verdicts.setting_at_noise(values, "f", "p").n == 4
