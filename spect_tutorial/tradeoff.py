@@ -759,7 +759,7 @@ _STYLES = {
     "gaussian_2d": ("#56B4E9", "--"),
     "butterworth": ("#009E73", "-."),
     "osem": ("#D55E00", ":"),
-    NETWORK_STRENGTH: ("#332288", (0, (5, 1, 1, 1))),
+    NETWORK_STRENGTH: ("#332288", "-"),
 }
 _POINT_MARKERS = "osD^v<>P*X"
 # Okabe-Ito colours not used by the curves (colour-blind safe), then greys.

@@ -228,3 +228,12 @@ def test_the_network_strength_family_blends_one_network_with_osem(tmp_path):
     noise = [by[tradeoff.NETWORK_STRENGTH, s, 0]["ensemble_noise"] for s in (0.0, 0.5, 1.0)]
     assert noise[0] > noise[1] > noise[2], noise
     assert tradeoff.family(tradeoff.NETWORK_STRENGTH).label.startswith("Network")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = tradeoff.plot_tradeoff(load_records(out), 50.0, quantities=("defect_error",))
+    labels = [line.get_label() for line in figure.axes[0].lines]
+    plt.close(figure)
+    assert tradeoff.STRENGTH_FAMILY.label in labels, labels
