@@ -112,6 +112,7 @@ __all__ = [
     "DEFAULT_RESULTS",
     "DEFAULT_TERRITORY_RESULTS",
     "PROTOCOLS",
+    "add_patient_arguments",
     "build_parser",
     "default_results",
     "main",
@@ -461,13 +462,12 @@ def run_benchmark(
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m spect_tutorial.benchmark``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m spect_tutorial.benchmark",
-        description="Every method x count level x held-out phantom x realization, "
-        "appended to a JSON Lines file (resumable), then summarised.",
-    )
+def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--protocol`` (which patients) and ``--acquisition`` (how they are imaged).
+
+    Shared by the benchmark and the trade-off commands, so both name the patients
+    and the acquisition alike.
+    """
     parser.add_argument(
         "--protocol",
         choices=PROTOCOLS,
@@ -476,17 +476,27 @@ def build_parser() -> argparse.ArgumentParser:
         "patients, one defect per coronary territory at two severities",
     )
     parser.add_argument(
+        "--acquisition",
+        choices=sorted(ACQUISITIONS),
+        default="v1",
+        help="v1: the study's (no scatter); v2: scatter 0.3, estimated correction",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m spect_tutorial.benchmark``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m spect_tutorial.benchmark",
+        description="Every method x count level x held-out phantom x realization, "
+        "appended to a JSON Lines file (resumable), then summarised.",
+    )
+    add_patient_arguments(parser)
+    parser.add_argument(
         "--out",
         default=None,
         help=f"JSON Lines results file (default {DEFAULT_RESULTS.name} for v1, "
         f"results_<acquisition>.jsonl otherwise, or {DEFAULT_TERRITORY_RESULTS.name} with "
         "--protocol territory, in data/benchmark)",
-    )
-    parser.add_argument(
-        "--acquisition",
-        choices=sorted(ACQUISITIONS),
-        default="v1",
-        help="v1: the study's (no scatter); v2: scatter 0.3, estimated correction",
     )
     parser.add_argument(
         "--quick",

@@ -65,13 +65,13 @@ from typing import Any
 import numpy as np
 
 from .benchmark import (
-    PROTOCOLS,
     _ideal_metrics,
     _protocol_entries,
     _protocol_patient,
     _run_levels,
     _wall_and_defect,
     _Writer,
+    add_patient_arguments,
 )
 from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
@@ -85,7 +85,7 @@ from .metrics import (
 from .protocol import EVALUATION_REALIZATIONS
 from .recon import osem
 from .results import Estimate, estimate, load_records
-from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
+from .study import Study, acquisition_settings, simulate_study
 from .thickness import phantom_base_apex_mm
 
 __all__ = [
@@ -885,19 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON Lines records file (default data/benchmark/tradeoff.jsonl for the held-out "
         "patients and v1, tradeoff_<protocol>_<acquisition>.jsonl otherwise)",
     )
-    parser.add_argument(
-        "--protocol",
-        choices=PROTOCOLS,
-        default="heldout",
-        help="heldout: the 8 held-out patients (default); territory: the defect-safety "
-        "patients, one defect per coronary territory at two severities",
-    )
-    parser.add_argument(
-        "--acquisition",
-        choices=list(ACQUISITIONS),
-        default="v1",
-        help="v1: the study's (no scatter); v2: scatter 0.3, estimated correction",
-    )
+    add_patient_arguments(parser)
     parser.add_argument(
         "--quick",
         action="store_true",
