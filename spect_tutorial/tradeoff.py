@@ -909,6 +909,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"default: {' '.join(FAMILIES)} ({NETWORK_STRENGTH}: the one network point blended "
         "with OSEM at strengths 0-1)",
     )
+    parser.add_argument(
+        "--strengths",
+        type=float,
+        nargs="+",
+        help=f"settings of {NETWORK_STRENGTH} (default: "
+        f"{' '.join(f'{s:g}' for s in STRENGTH_FAMILY.settings)})",
+    )
     parser.add_argument("--weights-dir", help="folder of the networks' weights")
     parser.add_argument("--quiet", action="store_true")
     return parser
@@ -918,6 +925,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     families = None if args.families is None else {f: family(f).settings for f in args.families}
+    if args.strengths is not None:
+        if families is None or NETWORK_STRENGTH not in families:
+            print(f"error: --strengths needs --families ... {NETWORK_STRENGTH}", file=sys.stderr)
+            return 2
+        families[NETWORK_STRENGTH] = tuple(args.strengths)
     options: dict[str, Any] = {
         "families": families,
         "points": args.points,

@@ -237,3 +237,18 @@ def test_the_network_strength_family_blends_one_network_with_osem(tmp_path):
     labels = [line.get_label() for line in figure.axes[0].lines]
     plt.close(figure)
     assert tradeoff.STRENGTH_FAMILY.label in labels, labels
+
+
+def test_strengths_option_needs_the_strength_family(tmp_path, capsys):
+    """``--strengths`` without ``--families ... network_strength`` is refused, nothing written."""
+    out = tmp_path / "t.jsonl"
+    status = tradeoff.main(["--out", str(out), "--strengths", "0.5", "--quiet"])
+    assert status == 2
+    assert "--strengths needs" in capsys.readouterr().err
+    assert not out.exists()
+    status = tradeoff.main(
+        ["--out", str(out), "--families", "network_strength", "--strengths", "1.5", "--quiet"]
+    )
+    assert status == 1
+    assert "strengths must be in 0..1" in capsys.readouterr().err
+    assert not out.exists()
