@@ -236,15 +236,18 @@ def judge_paired_ratio(
     )
 
 
-def _curve(values: Values, family: str, patient: int, quantity: str) -> tuple[list, list]:
+def _curve(
+    values: Values, family: str, patient: int, quantity: str | None
+) -> tuple[list, list]:
+    """A patient's curve: ensemble noise and ``quantity`` (or, for None, the setting)."""
     noise, quantities = [], []
     for (name, setting), by_patient in values.items():
         if name != family or setting is None or patient not in by_patient:
             continue
         entry = by_patient[patient]
-        if "noise" in entry and quantity in entry:
+        if "noise" in entry and (quantity is None or quantity in entry):
             noise.append(entry["noise"])
-            quantities.append(entry[quantity])
+            quantities.append(setting if quantity is None else entry[quantity])
     return noise, quantities
 
 
@@ -369,11 +372,7 @@ def setting_at_noise(values: Values, family: str, point: MethodKey) -> Estimate:
     """
     settings = []
     for patient, entry in values.get(_key(point), {}).items():
-        noise, swept = [], []
-        for (name, setting), by_patient in values.items():
-            if name == family and setting is not None and "noise" in by_patient.get(patient, {}):
-                noise.append(by_patient[patient]["noise"])
-                swept.append(setting)
+        noise, swept = _curve(values, family, patient, None)
         matched = interpolate_at_noise(noise, swept, entry["noise"]) if "noise" in entry else None
         if matched is not None:
             settings.append(matched)
