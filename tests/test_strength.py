@@ -1,0 +1,124 @@
+"""Choosing the network's strength on tuning records (spect_tutorial.strength)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spect_tutorial import strength, territory
+from spect_tutorial.results import load_records
+from spect_tutorial.tradeoff import NETWORK_STRENGTH
+
+CANDIDATES = Path(__file__).resolve().parents[1] / "data" / "benchmark" / "candidates"
+
+
+def _record(method, family, setting, level, phantom, realization, defect_ratio, nrmse):
+    return {
+        "method": method,
+        "family": family,
+        "setting": setting,
+        "count_level": level,
+        "phantom": phantom,
+        "realization": realization,
+        "defect": True,
+        "defect_ratio": defect_ratio,
+        "defect_ratio_ideal": 0.70,
+        "nrmse": nrmse,
+    }
+
+
+def _sweep(slope_by_level, strengths=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    """Known answer: defect error of the network = slope x strength, the Gaussian's 0.02.
+
+    Patients differ by +-0.002 (so intervals have a width); NRMSE falls with strength.
+    """
+    records = []
+    for level, slope in slope_by_level.items():
+        for phantom in range(4):
+            wiggle = 0.002 * (phantom - 1.5)
+            for realization in range(2):
+                records.append(
+                    _record(
+                        "gaussian_optimal",
+                        "point",
+                        None,
+                        level,
+                        phantom,
+                        realization,
+                        0.72 + wiggle,
+                        0.10,
+                    )
+                )
+                for s in strengths:
+                    records.append(
+                        _record(
+                            NETWORK_STRENGTH,
+                            NETWORK_STRENGTH,
+                            s,
+                            level,
+                            phantom,
+                            realization,
+                            0.70 + slope * s + wiggle,
+                            0.15 - 0.08 * s,
+                        )
+                    )
+    return records
+
+
+def test_strength_safety_pairs_one_strength_with_the_baseline_per_image():
+    records = _sweep({25.0: 0.038})
+    judged = strength.strength_safety(records, 0.5, 25.0)
+    assert judged.network == strength.strength_method(0.5)
+    assert judged.defect_error.mean == pytest.approx(0.019)  # 0.038 x 0.5
+    assert judged.difference.mean == pytest.approx(-0.001)  # minus the Gaussian's 0.02
+    assert judged.nrmse_ratio.mean == pytest.approx(0.11 / 0.10)
+    assert judged.difference.n == 4
+    with pytest.raises(ValueError, match=r"strength 0\.6 was not swept"):
+        strength.strength_safety(records, 0.6, 25.0)
+    with pytest.raises(ValueError, match="not swept at 100"):
+        strength.strength_safety(records, 0.5, 100.0)
+
+
+def test_choose_strength_takes_the_largest_safe_strength_at_every_level():
+    # network - Gaussian = slope x s - 0.02: safe while <= 0.01 (GAUSSIAN_TOLERANCE) or the
+    # defect error slope x s <= 0.02 (IDEAL_TOLERANCE)
+    assert territory.GAUSSIAN_TOLERANCE == 0.01
+    assert strength.choose_strength(_sweep({25.0: 0.038})).strength == 0.75  # 0.75: +0.0085
+    assert strength.choose_strength(_sweep({25.0: 0.02})).strength == 1.0
+    both = strength.choose_strength(_sweep({25.0: 0.038, 100.0: 0.058}))
+    assert both.strength == 0.5  # 100 %: 0.75 -> +0.0235 misses
+    assert both.count_levels == (25.0, 100.0)
+    assert not both.table[0.75, 100.0].safe and both.table[0.75, 25.0].safe
+    assert strength.choose_strength(_sweep({25.0: 0.038, 100.0: 0.058}), [25.0]).strength == 0.75
+
+
+def test_choose_strength_stops_at_the_first_unsafe_strength():
+    records = [
+        r
+        for r in _sweep({25.0: 0.038})
+        if not (r["family"] == NETWORK_STRENGTH and r["setting"] == 0.5)
+    ]
+    for r in _sweep({25.0: 0.2}, strengths=(0.5,)):  # a spike: 0.5 fills by +0.08
+        if r["family"] == NETWORK_STRENGTH:
+            records.append(r)
+    assert strength.choose_strength(records).strength == 0.25  # not 0.75 past the spike
+
+
+def test_choose_strength_refuses_records_it_cannot_use():
+    with pytest.raises(ValueError, match="no network_strength sweep"):
+        strength.choose_strength([r for r in _sweep({25.0: 0.038}) if r["family"] == "point"])
+    # the control: a network that fills even at the lowest swept strength is refused
+    with pytest.raises(ValueError, match=r"lowest swept strength 0\.5 already misses"):
+        strength.choose_strength(_sweep({25.0: 0.2}, strengths=(0.5, 1.0)))
+
+
+def test_on_the_committed_sweep_the_full_strength_misses_and_osem_is_safe():
+    """Control on real records: strength 1 (the network) misses the target, 0 (OSEM) meets it."""
+    path = CANDIDATES / "teaching_v2_2p5d_plateau.tradeoff.jsonl"
+    records = load_records(path)
+    assert strength.swept_strengths(records) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert strength.strength_safety(records, 0.0, 25.0).safe
+    assert not strength.strength_safety(records, 1.0, 25.0).safe
+    chosen = strength.choose_strength(records, [25.0])
+    assert 0.0 < chosen.strength < 1.0
