@@ -118,7 +118,8 @@ def test_on_the_committed_sweep_the_full_strength_misses_and_osem_is_safe():
     path = CANDIDATES / "teaching_v2_2p5d_plateau.tradeoff.jsonl"
     records = load_records(path)
     assert strength.swept_strengths(records) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert strength.strength_safety(records, 0.0, 25.0).safe
-    assert not strength.strength_safety(records, 1.0, 25.0).safe
+    osem, network = (strength.strength_safety(records, s, 25.0) for s in (0.0, 1.0))
+    assert osem.safe and not osem.closer  # OSEM: no filling, but no noise removed
+    assert network.closer and not network.safe  # the network: the reverse
     chosen = strength.choose_strength(records, [25.0])
     assert 0.0 < chosen.strength < 1.0

@@ -110,6 +110,7 @@ def test_network_safety_judges_a_known_answer_and_rejects_the_oversmoothed_contr
     # "net" fills by 0.075 on average (0.065 more than "gauss"): both tolerances missed.
     judged = territory.network_safety(records, "net", 25.0, baseline="gauss")
     assert judged.nrmse_ratio.mean == pytest.approx(0.8)
+    assert not territory.network_safety(records, "gauss", 25.0, baseline="net").closer  # 1.25
     assert judged.defect_error.mean == pytest.approx(0.075)
     assert judged.difference.mean == pytest.approx(0.065)
     assert judged.by_territory["LCx lateral"].mean == pytest.approx(0.065)
