@@ -29,14 +29,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .territory import NetworkSafety, network_safety
+from .territory import GAUSSIAN_TOLERANCE, NRMSE_RATIO_TARGET, NetworkSafety, network_safety
 from .tradeoff import NETWORK_STRENGTH
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 __all__ = [
     "StrengthChoice",
     "choose_strength",
+    "plot_strength_choice",
     "strength_method",
     "strength_safety",
     "swept_strengths",
@@ -184,3 +188,65 @@ def choose_strength(
             f"target at one of the levels {levels}"
         )
     return StrengthChoice(strength=chosen, count_levels=levels, table=table)
+
+
+def plot_strength_choice(choices: Mapping[str, StrengthChoice]) -> Figure:
+    """How each candidate's strength was chosen: its tuning curves against the targets.
+
+    Parameters
+    ----------
+    choices : mapping
+        ``label -> StrengthChoice`` (:func:`choose_strength`), one line style per
+        count level and one colour per candidate.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: network minus optimal Gaussian defect error (paired, mean and 95 %
+        interval) against strength, with the tolerance
+        :data:`~spect_tutorial.territory.GAUSSIAN_TOLERANCE`; right: NRMSE over
+        the Gaussian's, with :data:`~spect_tutorial.territory.NRMSE_RATIO_TARGET`.
+        The chosen strength is a vertical line in the candidate's colour.
+    """
+    import matplotlib.pyplot as plt
+
+    if not choices:
+        raise ValueError("choices must hold at least one StrengthChoice")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained")
+    styles = ("-", "--", ":", "-.")
+    for number, (label, choice) in enumerate(choices.items()):
+        colour = f"C{number}"
+        strengths = sorted({s for s, _ in choice.table})
+        for level, style in zip(choice.count_levels, styles, strict=False):
+            rows = [choice.table[s, level] for s in strengths]
+            for axis, field in ((left, "difference"), (right, "nrmse_ratio")):
+                values = [getattr(row, field) for row in rows]
+                axis.plot(
+                    strengths,
+                    [v.mean for v in values],
+                    style,
+                    color=colour,
+                    marker="o",
+                    markersize=3,
+                    label=f"{label}, {level:g} %",
+                )
+                axis.fill_between(
+                    strengths,
+                    [v.low for v in values],
+                    [v.high for v in values],
+                    color=colour,
+                    alpha=0.12,
+                    linewidth=0,
+                )
+        for axis in (left, right):
+            axis.axvline(choice.strength, color=colour, linewidth=1.0, alpha=0.7)
+    left.axhline(GAUSSIAN_TOLERANCE, color="black", linewidth=0.8, linestyle="--")
+    left.axhline(0.0, color="0.6", linewidth=0.8)
+    right.axhline(NRMSE_RATIO_TARGET, color="black", linewidth=0.8, linestyle="--")
+    right.axhline(1.0, color="0.6", linewidth=0.8)
+    left.set_ylabel("defect error − optimal Gaussian's")
+    right.set_ylabel("NRMSE / optimal Gaussian's")
+    for axis in (left, right):
+        axis.set_xlabel("strength (0 = OSEM, 1 = network)")
+    left.legend(fontsize="small")
+    return figure

@@ -123,3 +123,22 @@ def test_on_the_committed_sweep_the_full_strength_misses_and_osem_is_safe():
     assert network.closer and not network.safe  # the network: the reverse
     chosen = strength.choose_strength(records, [25.0])
     assert 0.0 < chosen.strength < 1.0
+
+
+def test_plot_strength_choice_draws_both_targets_and_every_level():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    choice = strength.choose_strength(_sweep({25.0: 0.038, 100.0: 0.058}))
+    figure = strength.plot_strength_choice({"net": choice})
+    left, right = figure.axes
+    labels = [line.get_label() for line in left.lines]
+    assert "net, 25 %" in labels and "net, 100 %" in labels
+    assert territory.GAUSSIAN_TOLERANCE in [line.get_ydata()[0] for line in left.lines]
+    assert territory.NRMSE_RATIO_TARGET in [line.get_ydata()[0] for line in right.lines]
+    assert choice.strength in [line.get_xdata()[0] for line in left.lines]
+    plt.close(figure)
+    with pytest.raises(ValueError, match="at least one"):
+        strength.plot_strength_choice({})
