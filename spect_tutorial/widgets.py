@@ -510,6 +510,9 @@ EXPLORER_METHODS = {
     "WIN5-RB": "win5rb_n2n_paper",
 }
 
+#: The explorer choice that the strength slider acts on.
+_NETWORK_CHOICE = "WIN5-RB"
+
 
 def _transaxial_crop(volume: np.ndarray, study: Study) -> np.ndarray:
     """The transaxial slice through the LV centre, ``_HEART_VOXELS`` around it."""
@@ -547,7 +550,7 @@ def _heart_slices(
 
 
 class MethodExplorer(_LiveExplorer):
-    """Count level, method and FWHM controls: transaxial and short-axis slices, profile, metrics.
+    """Count level, method, FWHM and strength controls: slices, profile, metrics.
 
     What the instructor's explorer shows for one held-out patient: the noisy OSEM
     image, the optimal (oracle) Gaussian, the Gaussian at the FWHM slider's value,
@@ -555,7 +558,10 @@ class MethodExplorer(_LiveExplorer):
     The other methods' images are computed once per count level when it is built
     (the network only on the heart slab); the Gaussian is applied when the slider
     moves, so every update filters at most one 64^3 volume (well under a second
-    on one core).
+    on one core). The strength slider turns the network down
+    (:func:`spect_tutorial.inference.blend` of the OSEM image and the network's
+    output: 0 = OSEM, 1 = the network), the network's own knob, as the FWHM is
+    the Gaussian's.
 
     Parameters
     ----------
@@ -605,13 +611,21 @@ class MethodExplorer(_LiveExplorer):
         self.count_level = _count_level_slider(levels)
         self.method = ipywidgets.ToggleButtons(options=choices, value="Gaussian")
         self.fwhm = _fwhm_slider(max_fwhm_mm, value_mm=8.0)
+        self.strength = ipywidgets.FloatSlider(
+            value=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="strength",
+            continuous_update=False,
+        )
         self.metrics = ipywidgets.HTML()
         self.image = ipywidgets.Image(format="png")
-        for control in (self.count_level, self.method, self.fwhm):
+        for control in (self.count_level, self.method, self.fwhm, self.strength):
             control.observe(self._update, names="value")
         self.widget: ipywidgets.VBox = ipywidgets.VBox(
             [
-                ipywidgets.HBox([self.count_level, self.fwhm]),
+                ipywidgets.HBox([self.count_level, self.fwhm, self.strength]),
                 self.method,
                 self.metrics,
                 self.image,
@@ -627,7 +641,12 @@ class MethodExplorer(_LiveExplorer):
             return gaussian_filter_mm(
                 study.recons[0], self.fwhm.value, voxel_size_mm=study.voxel_size_mm
             )
-        return self._precomputed[level, method]
+        image = self._precomputed[level, method]
+        if method == _NETWORK_CHOICE and self.strength.value != 1.0:
+            from .inference import blend
+
+            return blend(self.studies[level].recons[0], image, self.strength.value)
+        return image
 
     def current_metrics(self) -> dict[str, float]:
         """CoV in the normal myocardium, noise CoV and NRMSE of the image shown."""
@@ -638,6 +657,8 @@ class MethodExplorer(_LiveExplorer):
     def _label(self) -> str:
         if self.method.value == "Gaussian":
             return f"Gaussian {self.fwhm.value:g} mm"
+        if self.method.value == _NETWORK_CHOICE and self.strength.value != 1.0:
+            return f"{_NETWORK_CHOICE} at strength {self.strength.value:.2f}"
         return str(self.method.value)
 
     def _update(self, *_: object) -> None:
@@ -649,6 +670,7 @@ class MethodExplorer(_LiveExplorer):
             self.image.value = _png_bytes(figure)
         values = self.current_metrics()
         self.fwhm.disabled = self.method.value != "Gaussian"
+        self.strength.disabled = self.method.value != _NETWORK_CHOICE
         self.metrics.value = (
             f"<p>{study.count_level:g} % counts, {self._label()}: CoV in the normal "
             f"myocardium {values['cov']:.3f}, noise CoV {values['noise']:.3f}, NRMSE to the "
@@ -742,7 +764,7 @@ def explorer_images(
                 voxel_size_mm=study.voxel_size_mm,
                 slab=heart_slab(study.evaluation_mask),
             )
-            images[level, "WIN5-RB"] = (denoised, "WIN5-RB (Noise2Noise)")
+            images[level, _NETWORK_CHOICE] = (denoised, f"{_NETWORK_CHOICE} (Noise2Noise)")
     return images
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipywidgets
+import numpy as np
 import pytest
 
 from spect_tutorial.model import win5rb
@@ -48,8 +49,18 @@ def test_method_explorer_moves_as_taught(studies):
     explorer.count_level.value = 25.0  # noise rises as counts fall
     assert explorer.current_metrics()["noise"] > full["noise"]
     noisy = explorer.current_metrics()
+    assert explorer.strength.disabled  # the network's knob, off for OSEM
     explorer.method.value = "WIN5-RB"  # the untrained network is the identity
+    assert not explorer.strength.disabled and explorer.fwhm.disabled
     assert explorer.current_metrics()["nrmse"] == pytest.approx(noisy["nrmse"], rel=1e-3)
+    network = explorer.current_image()
+    explorer.strength.value = 0.0  # strength 0 is the OSEM image itself
+    np.testing.assert_array_equal(explorer.current_image(), studies[25.0].recons[0])
+    explorer.strength.value = 0.5  # half way between OSEM and the network, voxel by voxel
+    np.testing.assert_allclose(
+        explorer.current_image(), (network + studies[25.0].recons[0]) / 2, rtol=1e-5, atol=1e-6
+    )
+    assert "WIN5-RB at strength 0.50" in explorer.metrics.value
     explorer.method.value = "Butterworth"
     assert explorer.current_metrics()["noise"] < full["noise"] * 2.0
     with pytest.raises(ValueError, match="max_fwhm_mm"):
