@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +240,8 @@ class NetworkSafety:
         Network minus baseline defect error, paired per image, pooled.
     by_territory : dict
         ``territory -> Estimate`` of the same difference in each territory.
+    error_by_territory : dict
+        ``territory -> Estimate`` of the network's own defect error in each territory.
     """
 
     network: str
@@ -249,6 +251,7 @@ class NetworkSafety:
     defect_error: Estimate
     difference: Estimate
     by_territory: dict[str, Estimate]
+    error_by_territory: dict[str, Estimate] = field(default_factory=dict)
 
     @property
     def safe(self) -> bool:
@@ -258,6 +261,23 @@ class NetworkSafety:
             abs(self.defect_error.mean) <= IDEAL_TOLERANCE
             or self.difference.mean <= GAUSSIAN_TOLERANCE
         )
+
+    @property
+    def territories_missed(self) -> tuple[str, ...]:
+        """Territories (with records) where the target misses on that territory's means.
+
+        The issue asks for defect safety in *every* territory; with two patients
+        per territory the intervals are wide, so this is a warning, not a verdict.
+        """
+        missed = []
+        for name, difference in self.by_territory.items():
+            error = self.error_by_territory.get(name)
+            if not difference.n:
+                continue
+            near_ideal = error is not None and abs(error.mean) <= IDEAL_TOLERANCE
+            if not (near_ideal or difference.mean <= GAUSSIAN_TOLERANCE):
+                missed.append(name)
+        return tuple(missed)
 
     @property
     def closer(self) -> bool:
@@ -315,6 +335,9 @@ def network_safety(
         by_territory={
             name: territory_difference(records, network, baseline, name, level)
             for name in TERRITORIES
+        },
+        error_by_territory={
+            name: territory_error(records, network, name, level) for name in TERRITORIES
         },
     )
 

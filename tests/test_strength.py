@@ -117,7 +117,7 @@ def test_on_the_committed_sweep_the_full_strength_misses_and_osem_is_safe():
     """Control on real records: strength 1 (the network) misses the target, 0 (OSEM) meets it."""
     path = CANDIDATES / "teaching_v2_2p5d_plateau.tradeoff.jsonl"
     records = load_records(path)
-    assert strength.swept_strengths(records) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert {0.0, 0.25, 0.5, 0.75, 1.0} <= set(strength.swept_strengths(records))
     osem, network = (strength.strength_safety(records, s, 25.0) for s in (0.0, 1.0))
     assert osem.safe and not osem.closer  # OSEM: no filling, but no noise removed
     assert network.closer and not network.safe  # the network: the reverse
@@ -142,3 +142,29 @@ def test_plot_strength_choice_draws_both_targets_and_every_level():
     plt.close(figure)
     with pytest.raises(ValueError, match="at least one"):
         strength.plot_strength_choice({})
+
+
+def test_committed_tuning_sweeps_choose_on_held_out_patients_and_are_judged_on_others():
+    """Each ``<stem>.tuning.jsonl`` is a held-out (v2) sweep; its chosen strength was judged.
+
+    The tuning and the judged patients share no seed; the judged sweep holds the chosen
+    strength at every tuning level, and there the OSEM control misses the noise target.
+    """
+    from spect_tutorial.protocol import EVALUATION_PHANTOMS, TERRITORY_PHANTOMS
+
+    tunings = sorted(CANDIDATES.glob("*.tuning.jsonl"))
+    assert tunings, "no committed tuning sweep"
+    for path in tunings:
+        stem = path.name.removesuffix(".tuning.jsonl")
+        assert (CANDIDATES / f"{stem}.json").exists(), stem
+        records = load_records(path)
+        assert {r["acquisition"] for r in records} == {"v2"}
+        assert {r["seed"] for r in records} == {p.seed for p in EVALUATION_PHANTOMS}
+        choice = strength.choose_strength(records, (25.0, 100.0))
+        judged_records = load_records(CANDIDATES / f"{stem}.tradeoff.jsonl")
+        assert not {r["seed"] for r in judged_records} & {r["seed"] for r in records}
+        assert {r["seed"] for r in judged_records} == {p.seed for p in TERRITORY_PHANTOMS}
+        for level in choice.count_levels:
+            judged = strength.strength_safety(judged_records, choice.strength, level)
+            assert judged.difference.n == len(TERRITORY_PHANTOMS)
+            assert not strength.strength_safety(judged_records, 0.0, level).closer

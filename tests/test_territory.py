@@ -114,9 +114,17 @@ def test_network_safety_judges_a_known_answer_and_rejects_the_oversmoothed_contr
     assert judged.defect_error.mean == pytest.approx(0.075)
     assert judged.difference.mean == pytest.approx(0.065)
     assert judged.by_territory["LCx lateral"].mean == pytest.approx(0.065)
+    assert judged.error_by_territory["LCx lateral"].mean == pytest.approx(0.075)
+    assert judged.territories_missed == tuple(TERRITORIES)
+    for record in records:  # the first territory's patients: 0.015 from the ideal image
+        if record["method"] == "net" and record["phantom"] in (0, 1):
+            record["defect_ratio"] = 0.515
+    mixed = territory.network_safety(records, "net", 25.0, baseline="gauss")
+    assert mixed.territories_missed == tuple(TERRITORIES)[1:]
     assert not judged.safe
-    # The Gaussian itself (0.01 from the ideal image) meets the target.
+    # The Gaussian itself (0.01 from the ideal image) meets the target, in every territory.
     assert territory.network_safety(records, "gauss", 25.0, baseline="net").safe
+    assert not territory.network_safety(records, "gauss", 25.0, baseline="net").territories_missed
     with pytest.raises(ValueError, match="no image holds both 'net' and 'bm4d' at 25 %"):
         territory.network_safety(records, "net", 25.0, baseline="bm4d")
 
