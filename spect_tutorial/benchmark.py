@@ -103,6 +103,7 @@ from .protocol import (
     EVALUATION_PHANTOMS,
     EVALUATION_REALIZATIONS,
     TERRITORY_PHANTOMS,
+    TUNING_PHANTOMS,
 )
 from .readme import check_summary_targets, write_summary
 from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
@@ -114,6 +115,7 @@ __all__ = [
     "PROTOCOLS",
     "add_patient_arguments",
     "build_parser",
+    "default_protocol_results",
     "default_results",
     "main",
     "run_benchmark",
@@ -127,7 +129,7 @@ DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "data" / "benchmark" 
 DEFAULT_TERRITORY_RESULTS = DEFAULT_RESULTS.with_name("territory.jsonl")
 
 #: The patient sets the command can run: held-out patients, defect-safety patients.
-PROTOCOLS = ("heldout", "territory")
+PROTOCOLS = ("heldout", "territory", "tuning")
 
 
 def default_results(acquisition: str = "v1") -> Path:
@@ -284,7 +286,25 @@ def _known_ideal_metrics(path: Path) -> dict[int, dict[str, Any]]:
 def _protocol_entries(protocol: str) -> tuple[Any, ...]:
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    return EVALUATION_PHANTOMS if protocol == "heldout" else TERRITORY_PHANTOMS
+    return {
+        "heldout": EVALUATION_PHANTOMS,
+        "territory": TERRITORY_PHANTOMS,
+        "tuning": TUNING_PHANTOMS,
+    }[protocol]
+
+
+def default_protocol_results(protocol: str = "heldout", acquisition: str = "v1") -> Path:
+    """The benchmark's records file of a protocol and acquisition.
+
+    The held-out patients: :func:`default_results`; the territory patients:
+    :data:`DEFAULT_TERRITORY_RESULTS`; the tuning patients: ``tuning.jsonl`` beside it.
+    """
+    _protocol_entries(protocol)  # checks the name
+    if protocol == "heldout":
+        return default_results(acquisition)
+    if protocol == "territory":
+        return DEFAULT_TERRITORY_RESULTS
+    return DEFAULT_RESULTS.with_name(f"{protocol}.jsonl")
 
 
 def _check_indices(phantoms: Iterable[int] | None, protocol: str = "heldout") -> list[int]:
@@ -360,9 +380,10 @@ def run_benchmark(
         :data:`spect_tutorial.study.ACQUISITIONS`. Records of another
         acquisition than v1 carry its name; keep them in their own file
         (:func:`default_results`).
-    protocol : {"heldout", "territory"}, optional
-        :data:`~spect_tutorial.protocol.EVALUATION_PHANTOMS` (default) or the
-        defect-safety patients :data:`~spect_tutorial.protocol.TERRITORY_PHANTOMS`.
+    protocol : {"heldout", "territory", "tuning"}, optional
+        :data:`~spect_tutorial.protocol.EVALUATION_PHANTOMS` (default), the
+        defect-safety patients :data:`~spect_tutorial.protocol.TERRITORY_PHANTOMS`
+        or the tuning patients :data:`~spect_tutorial.protocol.TUNING_PHANTOMS`.
 
     Returns
     -------
@@ -372,7 +393,7 @@ def run_benchmark(
     settings = acquisition_settings(acquisition)
     entries = _protocol_entries(protocol)
     if out is None:
-        out = default_results(acquisition) if protocol == "heldout" else DEFAULT_TERRITORY_RESULTS
+        out = default_protocol_results(protocol, acquisition)
     out = Path(out)
     chosen = _check_methods(methods)
     indices = _check_indices(phantoms, protocol)
@@ -473,7 +494,8 @@ def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PROTOCOLS,
         default="heldout",
         help="heldout: the 8 held-out patients (default); territory: the defect-safety "
-        "patients, one defect per coronary territory at two severities",
+        "patients, one defect per coronary territory at two severities; tuning: the same "
+        "design with other anatomies, for choosing settings",
     )
     parser.add_argument(
         "--acquisition",
@@ -523,10 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.out is None:
-        territory = args.protocol == "territory"
-        args.out = str(
-            DEFAULT_TERRITORY_RESULTS if territory else default_results(args.acquisition)
-        )
+        args.out = str(default_protocol_results(args.protocol, args.acquisition))
     try:  # every output is checked before any computation
         check_summary_targets(Path(args.out), readme=args.readme)
     except (ValueError, OSError) as error:
@@ -552,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     try:
-        if args.protocol == "territory":
+        if args.protocol != "heldout":  # territory and tuning patients: by territory
             from .territory import write_territory_summary
 
             path = write_territory_summary(args.out, readme=args.readme)

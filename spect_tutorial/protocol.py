@@ -25,6 +25,7 @@ __all__ = [
     "TERRITORIES",
     "TERRITORY_PHANTOMS",
     "TERRITORY_SEVERITIES",
+    "TUNING_PHANTOMS",
     "EvaluationPhantom",
     "TerritoryPhantom",
     "check_disjoint_from_evaluation",
@@ -153,6 +154,23 @@ TERRITORY_PHANTOMS: tuple[TerritoryPhantom, ...] = (
     TerritoryPhantom(seed=7110, territory="RCA inferoseptal", severity=0.5),
 )
 
+#: The tuning patients (10): the design of :data:`TERRITORY_PHANTOMS` (every territory at
+#: both severities) with anatomies of their own, for choosing a setting, such as a
+#: network's strength (:mod:`spect_tutorial.strength`), on patients other than those it is
+#: judged on. Disjoint from every other protocol's and every training seed (a test checks).
+TUNING_PHANTOMS: tuple[TerritoryPhantom, ...] = (
+    TerritoryPhantom(seed=7201, territory="LAD anterior", severity=0.25),
+    TerritoryPhantom(seed=7202, territory="LAD anterior", severity=0.5),
+    TerritoryPhantom(seed=7203, territory="LAD apical", severity=0.25),
+    TerritoryPhantom(seed=7204, territory="LAD apical", severity=0.5),
+    TerritoryPhantom(seed=7205, territory="LCx lateral", severity=0.25),
+    TerritoryPhantom(seed=7206, territory="LCx lateral", severity=0.5),
+    TerritoryPhantom(seed=7207, territory="RCA inferior", severity=0.25),
+    TerritoryPhantom(seed=7208, territory="RCA inferior", severity=0.5),
+    TerritoryPhantom(seed=7209, territory="RCA inferoseptal", severity=0.25),
+    TerritoryPhantom(seed=7210, territory="RCA inferoseptal", severity=0.5),
+)
+
 #: Count levels of the evaluation, in percent.
 EVALUATION_COUNT_LEVELS: tuple[float, ...] = STANDARD_COUNT_LEVELS
 
@@ -220,11 +238,14 @@ def check_disjoint_from_evaluation(phantom_seeds: Iterable[int]) -> None:
     ValueError
         Naming the seeds that would leak held-out patients into training.
     """
-    held_out = {entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS)}
+    held_out = {
+        entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS, *TUNING_PHANTOMS)
+    }
     shared = sorted(held_out.intersection(int(seed) for seed in phantom_seeds))
     if shared:
         raise ValueError(
             f"training phantom seeds {shared} are held-out evaluation seeds "
-            "(spect_tutorial.protocol.EVALUATION_PHANTOMS or TERRITORY_PHANTOMS); "
+            "(spect_tutorial.protocol.EVALUATION_PHANTOMS, TERRITORY_PHANTOMS or "
+            "TUNING_PHANTOMS); "
             "choose another training seed"
         )

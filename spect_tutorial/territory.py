@@ -423,7 +423,11 @@ def territory_readme_table(records: Sequence[Mapping[str, Any]]) -> str:
 def write_territory_summary(
     results: str | os.PathLike[str], *, readme: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Regenerate ``territory_summary.json`` and ``.md`` beside the territory records.
+    """Regenerate ``<stem>_summary.json`` and ``.md`` beside the territory records.
+
+    For ``territory.jsonl`` that is ``territory_summary.json``; records of the
+    tuning patients (``tuning.jsonl``) get ``tuning_summary.json``, so neither
+    overwrites the other.
 
     Parameters
     ----------
@@ -436,7 +440,7 @@ def write_territory_summary(
     Returns
     -------
     pathlib.Path
-        The ``territory_summary.json`` path.
+        The ``<stem>_summary.json`` path.
     """
     from ._files import write_file_atomically, write_json
     from .methods import method_labels
@@ -459,7 +463,7 @@ def write_territory_summary(
         "rows": rows,
     }
     json_path = write_json(
-        results.with_name("territory_summary.json"), document, indent=1, overwrite=True
+        results.with_name(f"{results.stem}_summary.json"), document, indent=1, overwrite=True
     )
     table = territory_markdown(records, labels=method_labels())
     write_file_atomically(json_path.with_suffix(".md"), table.encode(), overwrite=True)

@@ -379,10 +379,11 @@ def run_tradeoff(
         Simulation grid at 3.2 mm (default the protocol's 128^3).
     progress : bool, optional
         Print one line per patient and level (with its cost in seconds).
-    protocol : {"heldout", "territory"}, optional
-        The held-out patients (default) or the defect-safety patients, one
-        defect per coronary territory (records carry ``territory`` and
-        ``severity``), as for :func:`spect_tutorial.benchmark.run_benchmark`.
+    protocol : {"heldout", "territory", "tuning"}, optional
+        The held-out patients (default), the defect-safety patients (one defect
+        per coronary territory; records carry ``territory`` and ``severity``) or
+        the tuning patients of the same design, as for
+        :func:`spect_tutorial.benchmark.run_benchmark`.
     acquisition : str, optional
         ``"v1"`` (default, the study's) or ``"v2"`` (scatter, corrected with an
         estimate from the measured data, in OSEM and in every filter family);

@@ -418,3 +418,31 @@ def test_a_wall_that_cannot_be_measured_counts_every_profile_as_failed():
         "wall_failed": benchmark.WALL_PROFILES,
         "defect_ratio": None,
     }
+
+
+def test_each_protocol_has_its_own_records_file_and_patients(tmp_path):
+    """Tuning patients are territory-like records of their own, never mixed with the judged."""
+    from spect_tutorial.protocol import TUNING_PHANTOMS
+
+    assert benchmark.default_protocol_results("heldout", "v2").name == "results_v2.jsonl"
+    assert benchmark.default_protocol_results("territory") == benchmark.DEFAULT_TERRITORY_RESULTS
+    assert benchmark.default_protocol_results("tuning").name == "tuning.jsonl"
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        benchmark.default_protocol_results("judged")
+    out = tmp_path / "tuning.jsonl"
+    benchmark.run_benchmark(
+        out,
+        methods=["noisy"],
+        phantoms=[5],
+        count_levels=[100.0],
+        realizations=1,
+        progress=False,
+        protocol="tuning",
+    )
+    (record,) = load_records(out)
+    assert record["seed"] == TUNING_PHANTOMS[5].seed
+    assert record["territory"] == "LCx lateral" and record["defect"] is True
+    assert math.isfinite(record["defect_ratio_ideal"])
+    from spect_tutorial.territory import write_territory_summary
+
+    assert write_territory_summary(out).name == "tuning_summary.json"

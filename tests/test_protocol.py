@@ -12,6 +12,7 @@ from spect_tutorial.protocol import (
     TERRITORIES,
     TERRITORY_PHANTOMS,
     TERRITORY_SEVERITIES,
+    TUNING_PHANTOMS,
     check_disjoint_from_evaluation,
     evaluation_phantom,
 )
@@ -39,8 +40,21 @@ def test_territory_protocol_has_every_territory_at_both_severities_once():
     assert set(seeds).isdisjoint(entry.seed for entry in EVALUATION_PHANTOMS)
 
 
+def test_tuning_patients_have_the_territory_design_and_anatomies_of_their_own():
+    """Chosen on the tuning patients, judged on the territory patients: never the same."""
+    design = [(entry.territory, entry.severity) for entry in TERRITORY_PHANTOMS]
+    assert [(entry.territory, entry.severity) for entry in TUNING_PHANTOMS] == design
+    seeds = {entry.seed for entry in TUNING_PHANTOMS}
+    assert len(seeds) == len(TUNING_PHANTOMS)
+    assert seeds.isdisjoint(entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS))
+    with pytest.raises(ValueError, match="7201"):
+        check_disjoint_from_evaluation([7201])
+
+
 def test_evaluation_seeds_are_disjoint_from_every_training_seed():
-    held_out = {entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS)}
+    held_out = {
+        entry.seed for entry in (*EVALUATION_PHANTOMS, *TERRITORY_PHANTOMS, *TUNING_PHANTOMS)
+    }
     for seed in range(100):
         seeds = training_seeds(seed, 500)
         for stream in ("phantom", "noise", "split"):

@@ -194,6 +194,7 @@ def test_territory_patients_with_the_v2_acquisition(tmp_path):
 def test_the_default_file_names_keep_protocols_and_acquisitions_apart():
     assert tradeoff.default_tradeoff() == tradeoff.DEFAULT_TRADEOFF
     assert tradeoff.default_tradeoff("territory", "v2").name == "tradeoff_territory_v2.jsonl"
+    assert tradeoff.default_tradeoff("tuning", "v2").name == "tradeoff_tuning_v2.jsonl"
     assert tradeoff.default_tradeoff("heldout", "v2").name == "tradeoff_heldout_v2.jsonl"
     with pytest.raises(ValueError, match="protocol must be one of"):
         tradeoff.default_tradeoff("everyone")
