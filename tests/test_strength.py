@@ -144,27 +144,43 @@ def test_plot_strength_choice_draws_both_targets_and_every_level():
         strength.plot_strength_choice({})
 
 
-def test_committed_tuning_sweeps_choose_on_held_out_patients_and_are_judged_on_others():
-    """Each ``<stem>.tuning.jsonl`` is a held-out (v2) sweep; its chosen strength was judged.
+@pytest.mark.parametrize(
+    ("suffix", "protocol", "per_level"),
+    [("heldout_strength", "heldout", False), ("tuning_strength", "tuning", True)],
+)
+def test_committed_strength_sweeps_choose_on_other_patients_and_were_judged(
+    suffix, protocol, per_level
+):
+    """Each strength sweep is of other (v2) patients; the strength it chooses was judged.
 
     The tuning and the judged patients share no seed; the judged sweep holds the chosen
     strength at every tuning level, and there the OSEM control misses the noise target.
+    First attempt: one strength for both levels; second: one per level.
     """
-    from spect_tutorial.protocol import EVALUATION_PHANTOMS, TERRITORY_PHANTOMS
+    from spect_tutorial.benchmark import _protocol_entries
+    from spect_tutorial.protocol import TERRITORY_PHANTOMS
 
-    tunings = sorted(CANDIDATES.glob("*.tuning.jsonl"))
-    assert tunings, "no committed tuning sweep"
-    for path in tunings:
-        stem = path.name.removesuffix(".tuning.jsonl")
+    sweeps = sorted(CANDIDATES.glob(f"*.{suffix}.jsonl"))
+    if protocol == "heldout":
+        assert sweeps, "no committed strength sweep"
+    for path in sweeps:
+        stem = path.name.removesuffix(f".{suffix}.jsonl")
         assert (CANDIDATES / f"{stem}.json").exists(), stem
         records = load_records(path)
         assert {r["acquisition"] for r in records} == {"v2"}
-        assert {r["seed"] for r in records} == {p.seed for p in EVALUATION_PHANTOMS}
-        choice = strength.choose_strength(records, (25.0, 100.0))
+        assert {r["seed"] for r in records} == {p.seed for p in _protocol_entries(protocol)}
+        levels = (25.0, 100.0)
+        if per_level:
+            chosen = {
+                level: strength.choose_strength(records, [level]).strength for level in levels
+            }
+        else:
+            single = strength.choose_strength(records, levels).strength
+            chosen = dict.fromkeys(levels, single)
         judged_records = load_records(CANDIDATES / f"{stem}.tradeoff.jsonl")
         assert not {r["seed"] for r in judged_records} & {r["seed"] for r in records}
         assert {r["seed"] for r in judged_records} == {p.seed for p in TERRITORY_PHANTOMS}
-        for level in choice.count_levels:
-            judged = strength.strength_safety(judged_records, choice.strength, level)
+        for level, setting in chosen.items():
+            judged = strength.strength_safety(judged_records, setting, level)
             assert judged.difference.n == len(TERRITORY_PHANTOMS)
             assert not strength.strength_safety(judged_records, 0.0, level).closer
