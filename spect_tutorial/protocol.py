@@ -158,17 +158,9 @@ TERRITORY_PHANTOMS: tuple[TerritoryPhantom, ...] = (
 #: both severities) with anatomies of their own, for choosing a setting, such as a
 #: network's strength (:mod:`spect_tutorial.strength`), on patients other than those it is
 #: judged on. Disjoint from every other protocol's and every training seed (a test checks).
-TUNING_PHANTOMS: tuple[TerritoryPhantom, ...] = (
-    TerritoryPhantom(seed=7201, territory="LAD anterior", severity=0.25),
-    TerritoryPhantom(seed=7202, territory="LAD anterior", severity=0.5),
-    TerritoryPhantom(seed=7203, territory="LAD apical", severity=0.25),
-    TerritoryPhantom(seed=7204, territory="LAD apical", severity=0.5),
-    TerritoryPhantom(seed=7205, territory="LCx lateral", severity=0.25),
-    TerritoryPhantom(seed=7206, territory="LCx lateral", severity=0.5),
-    TerritoryPhantom(seed=7207, territory="RCA inferior", severity=0.25),
-    TerritoryPhantom(seed=7208, territory="RCA inferior", severity=0.5),
-    TerritoryPhantom(seed=7209, territory="RCA inferoseptal", severity=0.25),
-    TerritoryPhantom(seed=7210, territory="RCA inferoseptal", severity=0.5),
+TUNING_PHANTOMS: tuple[TerritoryPhantom, ...] = tuple(
+    TerritoryPhantom(seed=7201 + number, territory=entry.territory, severity=entry.severity)
+    for number, entry in enumerate(TERRITORY_PHANTOMS)
 )
 
 #: Count levels of the evaluation, in percent.
