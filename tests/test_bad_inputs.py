@@ -2283,6 +2283,7 @@ def _train_cli_cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["--learning-rate", "0"], r"--learning-rate must be in \(0, 1\), got 0"),
         (["--learning-rate", "nan"], r"--learning-rate must be in \(0, 1\), got nan"),
         (["--plateau", "1.5"], r"--plateau must be a fraction in \(0, 1\), got 1.5"),
+        (["--plateau-min-epochs", "0"], r"--plateau-min-epochs must be an integer >= 1, got 0"),
         (["--validation-fraction", "1"], r"--validation-fraction must be in \[0, 1\)"),
         (["--count-levels", "50", "0"], r"--count-levels must be percentages > 0, got 0"),
         (["--initial-weights", str(tmp / "missing.weights.h5")], r"--initial-weights .*not"),

@@ -475,6 +475,7 @@ def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypat
     arguments = _cli_arguments(out, tmp_path / "work2", "--epochs", "2", "--name", "tiny2")
     arguments += ["--initial-weights", str(out / "tiny.weights.h5"), "--curve", str(curve)]
     arguments += ["--dtype-policy", "mixed_bfloat16", "--lr-patience", "1", "--plateau", "0.5"]
+    arguments += ["--plateau-min-epochs", "20"]
     assert train_cli.main(arguments) == 0
     manifest = json.loads((out / "tiny2.json").read_text())
     lineage = manifest["lineage"]
@@ -487,7 +488,7 @@ def test_cli_records_lineage_learning_curve_and_dtype_policy(tmp_path, monkeypat
     written = json.loads(curve.read_text())
     rows = written["rows"]
     assert written["provenance"]["command"] == manifest["command"]
-    rule = {"fraction": 0.5, "min_epochs": 8, "floor": manifest["plateau_floor"]}
+    rule = {"fraction": 0.5, "min_epochs": 20, "floor": manifest["plateau_floor"]}
     assert written["plateau"] == rule
     assert not training.plateau_reached(written)  # two epochs: too early to judge
     assert [row["epoch"] for row in rows] == [1, 2] and [row["steps"] for row in rows] == [2, 4]
