@@ -43,7 +43,7 @@ network's outputs (normalised images), a first check that the model denoises.
 
 Training set v2 and training to a plateau (issue 14)::
 
-    python -m spect_tutorial.datasets --set v2      # build or resume the set (hours)
+    python -m spect_tutorial.datasets --set v2 --workers 2  # build or resume the set
     python -m spect_tutorial.train --config paper --set v2 \
         --initial-weights data/weights/win5rb_n2n_paper.weights.h5 \
         --epochs 300 --patience 12 --lr-patience 4 --plateau 0.01 --plateau-min-epochs 30 \

@@ -1231,6 +1231,15 @@ CASES: list[Case] = [
     Case(
         "build_training_set",
         "range",
+        lambda c: st.build_training_set(n_phantoms=2, seed=0, workers=0),
+        ValueError,
+        r"workers",
+        r"integer in 1\.\.256, got 0",
+        note="workers",
+    ),
+    Case(
+        "build_training_set",
+        "range",
         lambda c: st.build_training_set(n_phantoms=2, realizations=1, seed=0),
         ValueError,
         r"realizations",

@@ -353,6 +353,18 @@ def test_v2_set_resumes_per_phantom_and_keeps_ideals_per_level(tmp_path, monkeyp
     assert v1.reference.level_images is None
 
 
+def test_workers_simulate_the_same_set(simulated, tmp_path):
+    # Every phantom has its own seeds: two processes build exactly the one-process set,
+    # with a cache (each worker writes its phantom's file) and without one.
+    for cache in (tmp_path / "cache", None):
+        parallel = build_training_set(**SMALL, cache_dir=cache, workers=2)
+        np.testing.assert_array_equal(parallel.noise2noise.images, simulated.noise2noise.images)
+        np.testing.assert_array_equal(parallel.reference.images, simulated.reference.images)
+        np.testing.assert_array_equal(parallel.count_split.images, simulated.count_split.images)
+        assert parallel.manifest["phantoms"] == simulated.manifest["phantoms"]
+    assert len(list((tmp_path / "cache").glob("phantoms-*/*.npz"))) == SMALL["n_phantoms"]
+
+
 def test_v2_acquisition_changes_the_noisy_images_not_the_phantoms(tmp_path):
     options = {**V2_SMALL, "n_phantoms": 2, "validation_fraction": 0.5, "cache_dir": None}
     v2 = build_training_set(**options)
