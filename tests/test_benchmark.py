@@ -403,6 +403,39 @@ def test_v2_acquisition_records_go_to_their_own_file_and_say_so(tmp_path):
     assert "--acquisition" in benchmark.build_parser().format_help()
 
 
+def test_committed_v2_heldout_records_are_complete_and_differ_from_v1():
+    """results_v2.jsonl: the held-out patients under the v2 acquisition, method by method."""
+    from spect_tutorial.protocol import (
+        EVALUATION_COUNT_LEVELS,
+        EVALUATION_PHANTOMS,
+        EVALUATION_REALIZATIONS,
+    )
+
+    v2 = load_records(benchmark.default_results("v2"))
+    assert v2 and all(record["acquisition"] == "v2" for record in v2)
+    images = {
+        (seed, level, realization)
+        for seed in (spec.seed for spec in EVALUATION_PHANTOMS)
+        for level in EVALUATION_COUNT_LEVELS
+        for realization in range(EVALUATION_REALIZATIONS)
+    }
+    keys = [(r["method"], (r["seed"], r["count_level"], r["realization"])) for r in v2]
+    assert len(set(keys)) == len(keys)  # no image twice
+    methods = {method for method, _ in keys}
+    assert {"noisy", "gaussian_optimal"} <= methods
+    for method in methods:  # every method it holds: every patient, level and realization
+        assert {image for name, image in keys if name == method} == images
+    # Scatter and its estimated correction change every unfiltered image.
+    v1 = {
+        (r["seed"], r["count_level"], r["realization"]): r["nrmse"]
+        for r in load_records(benchmark.DEFAULT_RESULTS)
+        if r["method"] == "noisy"
+    }
+    for (method, image), record in zip(keys, v2, strict=True):
+        if method == "noisy":
+            assert record["nrmse"] != v1[image]
+
+
 def test_a_wall_that_cannot_be_measured_counts_every_profile_as_failed():
     import types
 
