@@ -301,6 +301,9 @@ METHODS: dict[str, Method] = {
         Method("butterworth", "Butterworth 5 / 0.41 cycles/cm", _butterworth),
         _network_method("win5rb_n2n_paper", f"WIN5-RB Noise2Noise ({_PAPER_WIDTH} filters)"),
         _network_method("win5rb_n2n_teaching", f"WIN5-RB Noise2Noise ({_TEACHING_WIDTH})"),
+        _network_method(
+            "win5rb_n2n_teaching_k3", f"WIN5-RB Noise2Noise 2.5D, 3 slices ({_TEACHING_WIDTH})"
+        ),
         _network_method("win5rb_split_teaching", f"WIN5-RB count split ({_TEACHING_WIDTH})"),
         _network_method("win5rb_supervised_teaching", f"WIN5-RB supervised ({_TEACHING_WIDTH})"),
         Method("bm4d", "BM4D, optimal sigma (oracle)", _bm4d, requires="bm4d"),
