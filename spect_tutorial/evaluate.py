@@ -20,22 +20,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .results import (
     Estimate,
     defect_ratio_error,
     derived,
+    estimate,
     load_records,
     paired_ratio,
     summarise,
     summary_rows,
     wall_error_mm,
 )
+from .study import ACQUISITIONS
+from .territory import GAUSSIAN_TOLERANCE, IDEAL_TOLERANCE, NRMSE_RATIO_TARGET
 
-__all__ = ["build_parser", "main", "targets"]
+__all__ = ["DOSE_LEVELS", "NRMSE_RATIO_LIMITS", "build_parser", "main", "targets"]
 
 _BASELINE = "gaussian_optimal"
 
@@ -44,8 +50,57 @@ def _entry(name: str, value: Estimate, limit: str, met: bool | None) -> dict[str
     return {"target": name, **value.as_dict(), "limit": limit, "met": met}
 
 
-def _mean_at(records: Sequence[Mapping[str, Any]], method: str, level: float) -> Estimate:
-    return derived(records, method, count_level=level, function=lambda r: r["nrmse"])
+#: NRMSE / the optimal Gaussian's, paired per image: (target, stretch) per count level (%).
+NRMSE_RATIO_LIMITS: dict[float, tuple[float, float]] = {
+    100.0: (NRMSE_RATIO_TARGET, 0.75),
+    25.0: (NRMSE_RATIO_TARGET, 0.70),
+}
+#: Dose target: the network at the first count level (%), stretch at the second, no worse
+#: in NRMSE than the optimal Gaussian at 100 % (per patient: mean over realizations).
+DOSE_LEVELS: tuple[float, float] = (50.0, 25.0)
+
+
+def _per_patient(
+    records: Sequence[Mapping[str, Any]],
+    method: str,
+    level: float,
+    function: Callable[[Mapping[str, Any]], float | None],
+) -> dict[int, float]:
+    """``function`` of each record of ``method`` at ``level``, averaged per patient."""
+    values: dict[int, list[float]] = defaultdict(list)
+    for record in records:
+        if record["method"] == method and float(record["count_level"]) == level:
+            value = function(record)
+            if value is not None:
+                values[int(record["phantom"])].append(float(value))
+    return {phantom: float(np.mean(found)) for phantom, found in values.items()}
+
+
+def _difference_across_levels(
+    records: Sequence[Mapping[str, Any]], model: str, low: float, baseline: str, high: float
+) -> Estimate:
+    """Per patient: ``model``'s mean NRMSE at ``low`` % minus ``baseline``'s at ``high`` %."""
+    ours = _per_patient(records, model, low, lambda record: record["nrmse"])
+    theirs = _per_patient(records, baseline, high, lambda record: record["nrmse"])
+    return estimate([ours[phantom] - theirs[phantom] for phantom in sorted(ours.keys() & theirs)])
+
+
+def _paired_defect_excess(
+    records: Sequence[Mapping[str, Any]], model: str, baseline: str, level: float
+) -> Estimate:
+    """Per image ``model``'s defect ratio minus ``baseline``'s (the ideal's cancels),
+    averaged per patient: positive means the model fills the defect more."""
+    ratios: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
+    for record in records:
+        if float(record["count_level"]) == level and record["method"] in (model, baseline):
+            if record.get("defect_ratio") is not None:
+                image = (int(record["phantom"]), int(record["realization"]))
+                ratios[image][str(record["method"])] = float(record["defect_ratio"])
+    differences: dict[int, list[float]] = defaultdict(list)
+    for (phantom, _), pair in sorted(ratios.items()):
+        if model in pair and baseline in pair:
+            differences[phantom].append(pair[model] - pair[baseline])
+    return estimate([float(np.mean(found)) for _, found in sorted(differences.items())])
 
 
 def targets(
@@ -55,8 +110,16 @@ def targets(
     supervised: str | None = None,
     baseline: str = _BASELINE,
 ) -> list[dict[str, Any]]:
-    """The issue's targets for a denoising model, each with its measured value.
+    """The project's targets for a denoising model, each with its measured value.
 
+    The targets of issue 14 (science reference, section 9), all paired per image
+    and summarised over patients (mean and 95 % interval): NRMSE at most
+    :data:`NRMSE_RATIO_LIMITS` times the optimal Gaussian's (target and
+    stretch); at :data:`DOSE_LEVELS` counts an NRMSE no higher than the optimal
+    Gaussian's at 100 %; the wall within 0.5 mm of the ideal image's; and the
+    defect ratio within :data:`~spect_tutorial.territory.IDEAL_TOLERANCE` of
+    the ideal image's or at most :data:`~spect_tutorial.territory.GAUSSIAN_TOLERANCE`
+    above the optimal Gaussian's (per territory: :mod:`spect_tutorial.territory`).
     A target is judged on the mean over phantoms (the interval is reported
     beside it); ``met`` is ``None`` when the records lack what it needs.
 
@@ -78,16 +141,17 @@ def targets(
     """
     levels = sorted({float(r["count_level"]) for r in records if r["method"] == model})
     checks = []
-    for level, limit in ((100.0, 0.75), (25.0, 0.70)):
+    for level, (limit, stretch) in NRMSE_RATIO_LIMITS.items():
         ratio = paired_ratio(records, model, baseline, count_level=level)
-        checks.append(
-            _entry(
-                f"NRMSE / optimal Gaussian's at {level:g} %",
-                ratio,
-                f"<= {limit}",
-                None if not ratio.n else ratio.mean <= limit,
+        for name, bound in ((f"at {level:g} %", limit), (f"at {level:g} % (stretch)", stretch)):
+            checks.append(
+                _entry(
+                    f"NRMSE / optimal Gaussian's {name}",
+                    ratio,
+                    f"<= {bound}",
+                    None if not ratio.n else ratio.mean <= bound,
+                )
             )
-        )
     if supervised is not None:
         for level in levels:
             ratio = paired_ratio(records, model, supervised, count_level=level)
@@ -99,15 +163,16 @@ def targets(
                     None if not ratio.n else ratio.mean <= 1.10,
                 )
             )
-    low_dose, reference = _mean_at(records, model, 25.0), _mean_at(records, baseline, 100.0)
-    checks.append(
-        _entry(
-            "NRMSE at 25 % (limit: optimal Gaussian's at 100 %)",
-            low_dose,
-            f"<= {reference.mean:.4f}",
-            None if not (low_dose.n and reference.n) else low_dose.mean <= reference.mean,
+    for low, role in ((DOSE_LEVELS[0], ""), (DOSE_LEVELS[1], " (stretch)")):
+        difference = _difference_across_levels(records, model, low, baseline, 100.0)
+        checks.append(
+            _entry(
+                f"NRMSE at {low:g} % - optimal Gaussian's at 100 %{role}",
+                difference,
+                "<= 0 (paired per patient)",
+                None if not difference.n else difference.mean <= 0.0,
+            )
         )
-    )
     for level in levels:
         wall = derived(records, model, count_level=level, function=wall_error_mm)
         checks.append(
@@ -120,17 +185,18 @@ def targets(
         )
 
         network = derived(records, model, count_level=level, function=defect_ratio_error)
-        gaussian = derived(records, baseline, count_level=level, function=defect_ratio_error)
+        excess = _paired_defect_excess(records, model, baseline, level)
         met = None
-        if network.n and gaussian.n:
-            met = abs(network.mean) <= 0.02 and abs(network.mean) <= abs(gaussian.mean) + 1e-12
+        if network.n and excess.n:
+            met = abs(network.mean) <= IDEAL_TOLERANCE or excess.mean <= GAUSSIAN_TOLERANCE
         checks.append(
             _entry(
                 f"defect ratio - ideal's at {level:g} %",
                 network,
-                f"within ±0.02 and no further than the optimal Gaussian's ({gaussian.mean:+.4f})"
-                if gaussian.n
-                else "within ±0.02",
+                f"within ±{IDEAL_TOLERANCE:g}, or at most {GAUSSIAN_TOLERANCE:g} above the "
+                f"optimal Gaussian's (paired: {excess.mean:+.4f})"
+                if excess.n
+                else f"within ±{IDEAL_TOLERANCE:g}",
                 met,
             )
         )
@@ -148,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights-dir", help="folder of the weights")
     parser.add_argument(
         "--results", default="_build/evaluate/results.jsonl", help="JSON Lines records (resumed)"
+    )
+    parser.add_argument(
+        "--acquisition",
+        choices=sorted(ACQUISITIONS),
+        default="v1",
+        help="simulated acquisition of the held-out images (v2: scatter, estimated correction; "
+        "keep its records in their own file, e.g. data/benchmark/results_v2.jsonl)",
     )
     parser.add_argument("--out", help="report (default _build/evaluate/<model>.json)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -169,7 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {out} already exists; pass --overwrite to replace it", file=sys.stderr)
         return 1
     methods = ["noisy", _BASELINE, args.model] + ([args.supervised] if args.supervised else [])
-    options: dict[str, Any] = {"weights_dir": args.weights_dir, "progress": not args.quiet}
+    options: dict[str, Any] = {
+        "weights_dir": args.weights_dir,
+        "progress": not args.quiet,
+        "acquisition": args.acquisition,
+    }
     if args.quick:
         options.update(phantoms=[1], realizations=1)
     try:
@@ -187,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "supervised": args.supervised,
         "command": "python -m spect_tutorial.evaluate " + " ".join(argv or sys.argv[1:]),
         "results": str(args.results),
+        "acquisition": args.acquisition,
         "records": len(records),
         "summary": summary_rows(summarise(records)),
         "targets": checks,

@@ -199,47 +199,51 @@ def test_heart_slab_covers_the_mask_with_a_margin():
 # --- targets ------------------------------------------------------------------------
 
 
-def test_targets_judge_ratios_walls_and_defects():
+def test_targets_judge_ratios_doses_walls_and_defects():
     records = []
     for phantom in range(6):
         defect = phantom % 2 == 1
-        for level in (25.0, 100.0):
-            base = 0.2 if level == 25.0 else 0.1
+        for level in (25.0, 50.0, 100.0):
+            base = 0.1 * (100.0 / level) ** 0.5  # 0.2 at 25 %, 0.141 at 50 %, 0.1 at 100 %
             common = {"wall_ideal_mm": 13.8, "defect_ratio_ideal": 0.70 if defect else None}
-            records.append(
-                _record(
-                    "gaussian_optimal",
-                    level,
-                    phantom,
-                    0,
-                    nrmse=base,
-                    wall_mm=15.0,
-                    defect_ratio=0.74 if defect else None,
-                    **common,
+            for method, nrmse, wall, ratio in (
+                ("gaussian_optimal", base, 15.0, 0.74),
+                ("net", 0.6 * base, 14.0, 0.73),  # fills 0.03, but less than the Gaussian
+                ("filler", 0.6 * base, 14.0, 0.77),  # fills 0.07: 0.03 more than the Gaussian
+                ("noisy", 1.3 * base, 13.8, 0.70),  # the control: no filling, no denoising
+            ):
+                records.append(
+                    _record(
+                        method,
+                        level,
+                        phantom,
+                        0,
+                        nrmse=nrmse,
+                        wall_mm=wall,
+                        defect_ratio=ratio if defect else None,
+                        **common,
+                    )
                 )
-            )
-            records.append(
-                _record(
-                    "net",
-                    level,
-                    phantom,
-                    0,
-                    nrmse=0.6 * base,
-                    wall_mm=14.0,
-                    defect_ratio=0.73 if defect else None,
-                    **common,
-                )
-            )
     checks = {check["target"]: check for check in evaluate.targets(records, "net")}
-    assert checks["NRMSE / optimal Gaussian's at 100 %"]["met"] is True
-    assert checks["NRMSE / optimal Gaussian's at 25 %"]["met"] is True
-    # 0.6 x 0.2 = 0.12 at 25 % is worse than the Gaussian's 0.1 at 100 %.
-    assert checks["NRMSE at 25 % (limit: optimal Gaussian's at 100 %)"]["met"] is False
+    for level in ("100", "25"):
+        assert checks[f"NRMSE / optimal Gaussian's at {level} %"]["met"] is True
+        assert checks[f"NRMSE / optimal Gaussian's at {level} % (stretch)"]["met"] is True
+    # 0.6 x 0.141 = 0.085 at 50 % beats the Gaussian's 0.1 at 100 %; 0.12 at 25 % does not.
+    dose = checks["NRMSE at 50 % - optimal Gaussian's at 100 %"]
+    assert dose["met"] is True and dose["mean"] == pytest.approx(0.06 * 2**0.5 - 0.1)
+    assert checks["NRMSE at 25 % - optimal Gaussian's at 100 % (stretch)"]["met"] is False
     assert checks["wall - ideal wall at 100 % (mm)"]["mean"] == pytest.approx(0.2)
     assert checks["wall - ideal wall at 100 % (mm)"]["met"] is True
     defect = checks["defect ratio - ideal's at 100 %"]
-    assert defect["mean"] == pytest.approx(0.03) and defect["met"] is False
-    assert defect["n"] == 3  # only the phantoms with a defect
+    assert defect["mean"] == pytest.approx(0.03) and defect["n"] == 3  # the defect patients
+    assert defect["met"] is True  # beyond 0.02 of the ideal, but no worse than the Gaussian
+    filler = {check["target"]: check for check in evaluate.targets(records, "filler")}
+    assert filler["defect ratio - ideal's at 100 %"]["met"] is False
+    assert "+0.0300" in filler["defect ratio - ideal's at 100 %"]["limit"]
+    control = {check["target"]: check for check in evaluate.targets(records, "noisy")}
+    assert control["defect ratio - ideal's at 25 %"]["met"] is True
+    assert control["NRMSE / optimal Gaussian's at 25 %"]["met"] is False  # OSEM is rejected
+    assert control["NRMSE at 50 % - optimal Gaussian's at 100 %"]["met"] is False
 
 
 def test_matching_count_level_interpolates_on_log_axes():

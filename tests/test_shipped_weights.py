@@ -1,0 +1,77 @@
+"""The networks shipped in data/weights/: each loads with its hash checked, and the 2.5D
+variant is exactly the candidate network whose records the "Beyond" chapter judges."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spect_tutorial.inference import denoise
+from spect_tutorial.methods import METHODS
+from spect_tutorial.training import load_learning_curve
+from spect_tutorial.weights import WEIGHTS_DIR, load_manifest, load_pretrained, weights_sha256
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+CANDIDATES = REPOSITORY / "data" / "benchmark" / "candidates"
+SHIPPED = {
+    "win5rb_n2n_paper",
+    "win5rb_n2n_teaching",
+    "win5rb_n2n_teaching_k3",
+    "win5rb_split_teaching",
+    "win5rb_supervised_teaching",
+}
+
+
+def _shipped_names() -> set[str]:
+    return {path.name.removesuffix(".weights.h5") for path in WEIGHTS_DIR.glob("*.weights.h5")}
+
+
+def test_the_shipped_set_is_known_and_each_is_a_benchmark_method():
+    assert _shipped_names() == SHIPPED
+    assert {path.stem for path in WEIGHTS_DIR.glob("*.json")} == SHIPPED
+    network_methods = {name for name, method in METHODS.items() if method.network}
+    assert network_methods == SHIPPED
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_every_shipped_network_loads_with_its_hash_checked(name):
+    model = load_pretrained(name)  # raises on a hash mismatch
+    manifest = model.spect_manifest
+    assert manifest["weights_sha256"] == weights_sha256(WEIGHTS_DIR / f"{name}.weights.h5")
+    channels = manifest["model_config"].get("channels", 1)
+    assert int(model.input_shape[-1]) == channels
+    # a small volume goes through denoise (2D: slice by slice; 2.5D: with its neighbours)
+    volume = np.random.default_rng(0).poisson(20.0, (5, 24, 24)).astype(np.float32)
+    out = denoise(volume, model, voxel_size_mm=manifest["voxel_size_mm"])
+    assert out.shape == volume.shape and np.isfinite(out).all()
+
+
+def test_the_2p5d_variant_is_the_judged_candidate_trained_to_its_plateau():
+    manifest = load_manifest("win5rb_n2n_teaching_k3")
+    candidate = json.loads(
+        (CANDIDATES / "teaching_v2_2p5d_plateau.json").read_text(encoding="utf-8")
+    )
+    # same weights, bit for bit: the candidate's records describe the shipped network
+    assert manifest["weights_sha256"] == candidate["weights_sha256"]
+    assert manifest["model_config"] == {"channels": 3, "depth": 5, "filters": 64, "kernel_size": 7}
+    assert manifest["acquisition"]["name"] == "v2"
+    assert manifest["method"] == "noise2noise"
+    assert manifest["stop_reason"] == "plateau" and manifest["training"]["stopped_early"]
+    assert manifest["training"]["best_epoch"] < manifest["training"]["epochs_completed"]
+    # its committed learning curve is the run that made these weights
+    curve = load_learning_curve(
+        REPOSITORY / "data" / "training" / "win5rb_n2n_teaching_v2_k3.curve.json"
+    )
+    rows = curve["rows"]
+    assert len(rows) == manifest["training"]["epochs_completed"]
+    best = min(rows, key=lambda row: row["val_loss"])
+    assert best["epoch"] == manifest["training"]["best_epoch"]
+    assert best["val_loss"] == pytest.approx(manifest["training"]["best_val_loss"], rel=1e-6)
+
+
+def test_the_study_network_stays_the_default_of_denoise():
+    from spect_tutorial.weights import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == "win5rb_n2n_paper"
+    assert load_manifest(DEFAULT_MODEL)["model_config"].get("channels", 1) == 1
