@@ -483,3 +483,21 @@ def test_each_protocol_has_its_own_records_file_and_patients(tmp_path):
     from spect_tutorial.territory import write_territory_summary
 
     assert write_territory_summary(out).name == "tuning_summary.json"
+
+
+@pytest.mark.parametrize(
+    "report", sorted((REPOSITORY / "data" / "benchmark").glob("evaluate_*.json")), ids=str
+)
+def test_committed_evaluation_reports_match_their_records(report):
+    """Each committed report is what `evaluate` computes today from its records file."""
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert f"--out {report.relative_to(REPOSITORY)}" in written["command"]
+    records = load_records(REPOSITORY / written["results"])
+    if written.get("acquisition", "v1") == "v2":
+        assert report.name.endswith("_v2.json")
+        assert all(record["acquisition"] == "v2" for record in records)
+    checks = evaluate.targets(records, written["model"], supervised=written["supervised"])
+    assert [check["target"] for check in checks] == [t["target"] for t in written["targets"]]
+    for check, stored in zip(checks, written["targets"], strict=True):
+        assert check["met"] == stored["met"], check["target"]
+        assert check["mean"] == pytest.approx(stored["mean"], rel=1e-9), check["target"]
