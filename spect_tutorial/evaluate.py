@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from .results import (
     estimate,
     load_records,
     paired_ratio,
+    per_patient,
     summarise,
     summary_rows,
     wall_error_mm,
@@ -60,28 +61,14 @@ NRMSE_RATIO_LIMITS: dict[float, tuple[float, float]] = {
 DOSE_LEVELS: tuple[float, float] = (50.0, 25.0)
 
 
-def _per_patient(
-    records: Sequence[Mapping[str, Any]],
-    method: str,
-    level: float,
-    function: Callable[[Mapping[str, Any]], float | None],
-) -> dict[int, float]:
-    """``function`` of each record of ``method`` at ``level``, averaged per patient."""
-    values: dict[int, list[float]] = defaultdict(list)
-    for record in records:
-        if record["method"] == method and float(record["count_level"]) == level:
-            value = function(record)
-            if value is not None:
-                values[int(record["phantom"])].append(float(value))
-    return {phantom: float(np.mean(found)) for phantom, found in values.items()}
-
-
 def _difference_across_levels(
     records: Sequence[Mapping[str, Any]], model: str, low: float, baseline: str, high: float
 ) -> Estimate:
     """Per patient: ``model``'s mean NRMSE at ``low`` % minus ``baseline``'s at ``high`` %."""
-    ours = _per_patient(records, model, low, lambda record: record["nrmse"])
-    theirs = _per_patient(records, baseline, high, lambda record: record["nrmse"])
+    ours = per_patient(records, model, count_level=low, function=lambda record: record["nrmse"])
+    theirs = per_patient(
+        records, baseline, count_level=high, function=lambda record: record["nrmse"]
+    )
     return estimate([ours[phantom] - theirs[phantom] for phantom in sorted(ours.keys() & theirs)])
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "markdown_table",
     "matching_count_level",
     "paired_ratio",
+    "per_patient",
     "summarise",
     "summary_rows",
     "wall_error_mm",
@@ -345,14 +346,14 @@ def defect_ratio_error(record: Mapping[str, Any]) -> float | None:
     return float(record["defect_ratio"]) - float(record["defect_ratio_ideal"])
 
 
-def derived(
+def per_patient(
     records: Iterable[Mapping[str, Any]],
     method: str,
     *,
     count_level: float,
     function: Callable[[Mapping[str, Any]], float | None],
-) -> Estimate:
-    """Summarise a quantity computed from each record of one method and count level.
+) -> dict[int, float]:
+    """A quantity computed from each record of one method and count level, per patient.
 
     Parameters
     ----------
@@ -368,8 +369,10 @@ def derived(
 
     Returns
     -------
-    Estimate
-        Averaged per phantom, then over phantoms as in :func:`summarise`.
+    dict
+        ``{phantom index: mean over that patient's realizations}``, in index
+        order: the values that :func:`derived` summarises, and that two record
+        files of the same patients (e.g. two acquisitions) can be paired on.
     """
     level = float(count_level)
     values = []
@@ -378,7 +381,27 @@ def derived(
             value = function(record)
             if value is not None:
                 values.append({"phantom": record["phantom"], "value": value})
-    return estimate(list(_per_phantom(values, "value").values()))
+    return _per_phantom(values, "value")
+
+
+def derived(
+    records: Iterable[Mapping[str, Any]],
+    method: str,
+    *,
+    count_level: float,
+    function: Callable[[Mapping[str, Any]], float | None],
+) -> Estimate:
+    """Summarise a quantity computed from each record of one method and count level.
+
+    Parameters are those of :func:`per_patient`.
+
+    Returns
+    -------
+    Estimate
+        Averaged per phantom, then over phantoms as in :func:`summarise`.
+    """
+    values = per_patient(records, method, count_level=count_level, function=function)
+    return estimate(list(values.values()))
 
 
 def matching_count_level(

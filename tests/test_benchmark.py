@@ -501,3 +501,24 @@ def test_committed_evaluation_reports_match_their_records(report):
     for check, stored in zip(checks, written["targets"], strict=True):
         assert check["met"] == stored["met"], check["target"]
         assert check["mean"] == pytest.approx(stored["mean"], rel=1e-9), check["target"]
+
+
+def test_per_patient_averages_realizations_and_pairs_two_files():
+    from spect_tutorial.results import derived, per_patient
+
+    first = [
+        _record("noisy", 25.0, p, k, nrmse=0.1 * (p + 1) + 0.01 * k)
+        for p in range(3)
+        for k in range(2)
+    ]
+    second = [_record("noisy", 25.0, p, 0, nrmse=0.2 * (p + 1)) for p in (2, 0)]
+    before = per_patient(first, "noisy", count_level=25.0, function=lambda r: r["nrmse"])
+    after = per_patient(second, "noisy", count_level=25.0, function=lambda r: r["nrmse"])
+    assert before == pytest.approx({0: 0.105, 1: 0.205, 2: 0.305})
+    assert list(after) == [0, 2]  # index order, whatever the file's order
+    assert {p: after[p] - before[p] for p in before.keys() & after} == pytest.approx(
+        {0: 0.095, 2: 0.295}
+    )
+    summary = derived(first, "noisy", count_level=25.0, function=lambda r: r["nrmse"])
+    assert summary.mean == pytest.approx(0.205) and summary.n == 3
+    assert per_patient(first, "noisy", count_level=100.0, function=lambda r: r["nrmse"]) == {}
