@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .results import (
     Estimate,
@@ -40,7 +37,13 @@ from .results import (
     wall_error_mm,
 )
 from .study import ACQUISITIONS
-from .territory import GAUSSIAN_TOLERANCE, IDEAL_TOLERANCE, NRMSE_RATIO_TARGET
+from .territory import (
+    ALL_TERRITORIES,
+    GAUSSIAN_TOLERANCE,
+    IDEAL_TOLERANCE,
+    NRMSE_RATIO_TARGET,
+    territory_difference,
+)
 
 __all__ = ["DOSE_LEVELS", "NRMSE_RATIO_LIMITS", "build_parser", "main", "targets"]
 
@@ -70,24 +73,6 @@ def _difference_across_levels(
         records, baseline, count_level=high, function=lambda record: record["nrmse"]
     )
     return estimate([ours[phantom] - theirs[phantom] for phantom in sorted(ours.keys() & theirs)])
-
-
-def _paired_defect_excess(
-    records: Sequence[Mapping[str, Any]], model: str, baseline: str, level: float
-) -> Estimate:
-    """Per image ``model``'s defect ratio minus ``baseline``'s (the ideal's cancels),
-    averaged per patient: positive means the model fills the defect more."""
-    ratios: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
-    for record in records:
-        if float(record["count_level"]) == level and record["method"] in (model, baseline):
-            if record.get("defect_ratio") is not None:
-                image = (int(record["phantom"]), int(record["realization"]))
-                ratios[image][str(record["method"])] = float(record["defect_ratio"])
-    differences: dict[int, list[float]] = defaultdict(list)
-    for (phantom, _), pair in sorted(ratios.items()):
-        if model in pair and baseline in pair:
-            differences[phantom].append(pair[model] - pair[baseline])
-    return estimate([float(np.mean(found)) for _, found in sorted(differences.items())])
 
 
 def targets(
@@ -172,7 +157,8 @@ def targets(
         )
 
         network = derived(records, model, count_level=level, function=defect_ratio_error)
-        excess = _paired_defect_excess(records, model, baseline, level)
+        # paired per image, pooled over whatever patients the records hold
+        excess = territory_difference(records, model, baseline, ALL_TERRITORIES, level)
         met = None
         if network.n and excess.n:
             met = abs(network.mean) <= IDEAL_TOLERANCE or excess.mean <= GAUSSIAN_TOLERANCE
