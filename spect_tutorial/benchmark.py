@@ -211,10 +211,12 @@ class _Writer:
     refused) and checks the file is ours: every complete line a valid record, no
     duplicate keys (:func:`~spect_tutorial.results.read_records`). Only then may a
     torn last line (a killed run) be cut off, and only if it starts like one of our
-    records; anything else (a user's notes) is refused and left unchanged.
+    records; anything else (a user's notes) is refused and left unchanged. A file
+    holding records of another acquisition than ``acquisition`` is refused too
+    (records without the field are v1's): resuming on it would skip every result.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, acquisition: str = "v1") -> None:
         from ._files import FileLock
         from .results import RECORD_PREFIX, read_records, record_key
 
@@ -232,6 +234,13 @@ class _Writer:
             self.done: set[tuple[str, float, int, int]] = set()
             if path.exists():
                 records, torn = read_records(path)
+                others = sorted({str(r.get("acquisition", "v1")) for r in records} - {acquisition})
+                if others:
+                    raise ValueError(
+                        f"out (--out) {str(path)!r} holds records of the acquisition "
+                        f"{', '.join(others)}, not {acquisition}; give each acquisition "
+                        "its own file (it was left unchanged)"
+                    )
                 content = path.read_bytes()
                 if torn is not None:
                     tail = content[torn:]
@@ -297,14 +306,16 @@ def default_protocol_results(protocol: str = "heldout", acquisition: str = "v1")
     """The benchmark's records file of a protocol and acquisition.
 
     The held-out patients: :func:`default_results`; the territory patients:
-    :data:`DEFAULT_TERRITORY_RESULTS`; the tuning patients: ``tuning.jsonl`` beside it.
+    :data:`DEFAULT_TERRITORY_RESULTS`; the tuning patients: ``tuning.jsonl`` beside it;
+    with another acquisition than v1 its name is added (``territory_v2.jsonl``), so
+    records of different acquisitions are never mixed in one file.
     """
     _protocol_entries(protocol)  # checks the name
     if protocol == "heldout":
         return default_results(acquisition)
-    if protocol == "territory":
-        return DEFAULT_TERRITORY_RESULTS
-    return DEFAULT_RESULTS.with_name(f"{protocol}.jsonl")
+    name = acquisition_settings(acquisition).name
+    stem = DEFAULT_TERRITORY_RESULTS.stem if protocol == "territory" else protocol
+    return DEFAULT_RESULTS.with_name(f"{stem}.jsonl" if name == "v1" else f"{stem}_{name}.jsonl")
 
 
 def _check_indices(phantoms: Iterable[int] | None, protocol: str = "heldout") -> list[int]:
@@ -406,7 +417,8 @@ def run_benchmark(
         if progress:
             print(message, flush=True)
 
-    writer = _Writer(out)  # checks the file is ours and takes its lock before any work
+    # checks the file is ours (and of this acquisition) and takes its lock before any work
+    writer = _Writer(out, settings.name)
     done = writer.done
     try:
         # One set of ideal-image values per patient, as in the records already written
@@ -517,8 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default=None,
         help=f"JSON Lines results file (default {DEFAULT_RESULTS.name} for v1, "
-        f"results_<acquisition>.jsonl otherwise, or {DEFAULT_TERRITORY_RESULTS.name} with "
-        "--protocol territory, in data/benchmark)",
+        f"results_<acquisition>.jsonl otherwise; {DEFAULT_TERRITORY_RESULTS.name} or "
+        "territory_<acquisition>.jsonl with --protocol territory; in data/benchmark)",
     )
     parser.add_argument(
         "--quick",

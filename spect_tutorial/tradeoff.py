@@ -414,7 +414,8 @@ def run_tradeoff(
         if progress:
             print(message, flush=True)
 
-    writer = _Writer(out)  # checks the file is ours and takes its lock before any work
+    # checks the file is ours (and of this acquisition) and takes its lock before any work
+    writer = _Writer(out, settings.name)
     try:
         done = {_key(record) for record in load_records(out)} if out.exists() else set()
         chosen, models = _load_models(

@@ -464,6 +464,8 @@ def test_each_protocol_has_its_own_records_file_and_patients(tmp_path):
     assert benchmark.default_protocol_results("heldout", "v2").name == "results_v2.jsonl"
     assert benchmark.default_protocol_results("territory") == benchmark.DEFAULT_TERRITORY_RESULTS
     assert benchmark.default_protocol_results("tuning").name == "tuning.jsonl"
+    assert benchmark.default_protocol_results("territory", "v2").name == "territory_v2.jsonl"
+    assert benchmark.default_protocol_results("tuning", "v2").name == "tuning_v2.jsonl"
     with pytest.raises(ValueError, match="protocol must be one of"):
         benchmark.default_protocol_results("judged")
     out = tmp_path / "tuning.jsonl"
@@ -522,3 +524,26 @@ def test_per_patient_averages_realizations_and_pairs_two_files():
     summary = derived(first, "noisy", count_level=25.0, function=lambda r: r["nrmse"])
     assert summary.mean == pytest.approx(0.205) and summary.n == 3
     assert per_patient(first, "noisy", count_level=100.0, function=lambda r: r["nrmse"]) == {}
+
+
+@pytest.mark.parametrize("command", ["benchmark", "tradeoff"])
+def test_records_of_another_acquisition_are_never_resumed_on(tmp_path, command):
+    """A v2 run on a file of v1 records would skip every result (same keys): refused."""
+    from spect_tutorial import tradeoff
+
+    committed = REPOSITORY / "data" / "benchmark" / "territory.jsonl"
+    out = tmp_path / "records.jsonl"
+    out.write_text(committed.read_text(encoding="utf-8").splitlines()[0] + "\n", "utf-8")
+    before = out.read_bytes()
+    run = benchmark.run_benchmark if command == "benchmark" else tradeoff.run_tradeoff
+    with pytest.raises(ValueError, match="holds records of the acquisition v1, not v2"):
+        run(
+            out,
+            phantoms=[0],
+            count_levels=[100.0],
+            realizations=2,
+            progress=False,
+            protocol="territory",
+            acquisition="v2",
+        )
+    assert out.read_bytes() == before
