@@ -53,6 +53,7 @@ from ._files import (
     json_ready,
     move_files_together,
     refuse_existing,
+    sha256_bytes,
     sha256_file,
     write_temporary,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "TRAIN_COMMAND",
     "WEIGHTS_DIR",
     "WEIGHTS_DIR_ENV",
+    "copy_weights",
     "load_manifest",
     "load_pretrained",
     "resolve_weights_dir",
@@ -587,3 +589,95 @@ def load_pretrained(
     # A plain dict, set past Keras's attribute tracking (which would wrap it).
     object.__setattr__(model, "spect_manifest", manifest)
     return model
+
+
+# ---------------------------------------------------------------------------
+# Shipping a trained model under another name
+# ---------------------------------------------------------------------------
+
+
+def copy_weights(
+    name: str,
+    source: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    as_name: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Copy a trained model's two files to another folder, optionally under another name.
+
+    How a candidate trained as ``win5rb_n2n_teaching_v2`` is shipped as
+    ``win5rb_n2n_teaching`` in :data:`WEIGHTS_DIR`: the weights' bytes are copied
+    unchanged (same SHA-256, checked before and after), and the manifest is
+    copied with ``name`` and ``weights_file`` set to the new name and
+    ``trained_as`` recording the name the training command gave it (its
+    ``command`` and everything else stay as the training wrote them). The name
+    changes no number: a rebuild with ``--name <as_name>`` trains the same weights.
+
+    Parameters
+    ----------
+    name : str
+        The model's file stem in ``source``.
+    source : str or os.PathLike
+        Folder of ``<name>.weights.h5`` and ``<name>.json``.
+    directory : str or os.PathLike
+        Destination folder, created if missing.
+    as_name : str, optional
+        File stem in ``directory``; default ``name``.
+    overwrite : bool, optional
+        Replace existing files there (e.g. a shipped model retrained). Default
+        ``False``: :class:`FileExistsError` if either exists, nothing written.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file written.
+
+    Raises
+    ------
+    FileExistsError
+        If a destination file exists and ``overwrite`` is ``False``.
+    FileNotFoundError
+        If a source file is missing.
+    ValueError
+        If a name is not a plain file stem, the source manifest is invalid or its
+        weights do not have the manifest's SHA-256, or source and destination are
+        the same files.
+    """
+    new_name = _check_name(name if as_name is None else as_name)
+    source_dir = as_path(source, "source")
+    target_dir = as_path(directory, "directory")
+    manifest = load_manifest(name, directory=source_dir)
+    source_weights, source_manifest = _paths(name, source_dir)
+    weights_path, manifest_path = _paths(new_name, target_dir)
+    if not source_weights.is_file():
+        raise FileNotFoundError(_missing_message(name, source_dir, [source_weights]))
+    if weights_path.exists() and weights_path.resolve() == source_weights.resolve():
+        raise ValueError(f"source and destination are the same file {str(weights_path)!r}")
+    content = source_weights.read_bytes()
+    if sha256_bytes(content) != manifest["weights_sha256"]:
+        raise ValueError(
+            f"weights file {str(source_weights)!r} does not have the SHA-256 of its manifest "
+            f"{str(source_manifest)!r} (modified or corrupt); nothing was copied"
+        )
+    if not overwrite:
+        refuse_existing(weights_path, manifest_path)
+    record = {**manifest, "name": new_name, "weights_file": weights_path.name}
+    if new_name != name:
+        record["trained_as"] = manifest.get("trained_as", name)
+    text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, default=json_ready)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    temporaries: list[Path] = []
+    try:
+        temporaries.append(write_temporary(weights_path, content))
+        temporaries.append(write_temporary(manifest_path, (text + "\n").encode("utf-8")))
+        if weights_sha256(temporaries[0]) != manifest["weights_sha256"]:
+            raise OSError(f"copy of {str(source_weights)!r} differs from its source")
+        if not overwrite:  # appeared while we were writing?
+            refuse_existing(weights_path, manifest_path)
+        move_files_together({weights_path: temporaries[0], manifest_path: temporaries[1]})
+    finally:
+        for path in temporaries:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return weights_path

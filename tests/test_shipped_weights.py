@@ -93,3 +93,31 @@ def test_what_readme_and_results_chapter_say_of_the_variant_report_is_what_it_sa
     chapter = " ".join(" ".join("".join(cell["source"]).split()) for cell in notebook["cells"])
     assert "it meets the noise and dose targets by a wide margin and misses the defect" in chapter
     assert all(others.values()) and len(defect) == 5 and not any(defect.values())
+
+
+def test_copy_weights_ships_a_candidate_under_another_name_byte_for_byte(tmp_path):
+    from spect_tutorial.weights import copy_weights
+
+    source = tmp_path / "candidate"
+    copy_weights("win5rb_n2n_teaching_k3", WEIGHTS_DIR, source, as_name="trained_as_this")
+    written = copy_weights("trained_as_this", source, tmp_path / "shipped", as_name="shipped")
+    original = load_manifest("win5rb_n2n_teaching_k3")
+    copied = load_manifest("shipped", directory=tmp_path / "shipped")
+    assert weights_sha256(written) == original["weights_sha256"]
+    assert copied["name"] == "shipped" and copied["weights_file"] == "shipped.weights.h5"
+    assert copied["trained_as"] == "win5rb_n2n_teaching_k3"  # the training command's name
+    changed = {"name", "weights_file", "trained_as"}
+    assert {k: v for k, v in copied.items() if k not in changed} == {
+        k: v for k, v in original.items() if k not in changed
+    }
+    assert load_pretrained("shipped", directory=tmp_path / "shipped").count_params() > 0
+    # never over a file silently; a modified source is refused before anything is written
+    with pytest.raises(FileExistsError, match=r"shipped\.weights\.h5"):
+        copy_weights("trained_as_this", source, tmp_path / "shipped", as_name="shipped")
+    weights = source / "trained_as_this.weights.h5"
+    content = bytearray(weights.read_bytes())
+    content[-1] ^= 1
+    weights.write_bytes(bytes(content))
+    with pytest.raises(ValueError, match="does not have the SHA-256"):
+        copy_weights("trained_as_this", source, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
