@@ -88,6 +88,7 @@ __all__ = [
     "PairSource",
     "TrainingConfig",
     "TrainingResult",
+    "curve_nrmse",
     "held_out_errors",
     "load_learning_curve",
     "noise_floor",
@@ -553,6 +554,46 @@ def load_learning_curve(path: str | os.PathLike[str]) -> dict[str, Any]:
     if np.any(np.diff(steps) <= 0) or not np.all(np.isfinite(losses)):
         raise ValueError(f"{where}: steps must increase and every val_loss be finite")
     return {**curve, "sha256": sha256_file(path)}
+
+
+def curve_nrmse(curve: Mapping[str, Any], level: str = "25") -> dict[int, float]:
+    """NRMSE to the ideal image of the held-out crops, per gradient step, at one count level.
+
+    The reporting column of a learning curve (:class:`IdealReport`): the network
+    applied to the same held-out noisy crops whatever its training targets, so
+    curves of Noise2Noise, count-split and supervised runs on one training set
+    compare step for step (equal budgets), unlike their losses.
+
+    Parameters
+    ----------
+    curve : mapping
+        As read by :func:`load_learning_curve`.
+    level : str, optional
+        Count level in percent as written in the curve file ("25", "100").
+
+    Returns
+    -------
+    dict
+        ``steps -> NRMSE`` for the epochs that report the level.
+
+    Raises
+    ------
+    ValueError
+        If no row reports the level (the message lists those reported).
+    """
+    values = {
+        int(row["steps"]): float(row["val_nrmse_ideal_per_level"][level])
+        for row in curve["rows"]
+        if level in (row.get("val_nrmse_ideal_per_level") or {})
+    }
+    if not values:
+        reported = sorted(
+            {key for row in curve["rows"] for key in row.get("val_nrmse_ideal_per_level") or {}}
+        )
+        raise ValueError(
+            f"the learning curve reports no NRMSE at level {level!r} (it reports {reported})"
+        )
+    return values
 
 
 def plateau_reached(curve: Mapping[str, Any]) -> bool:

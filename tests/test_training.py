@@ -645,3 +645,17 @@ def test_load_learning_curve_checks_the_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match=r"learning curve .* is unreadable"):
         training.load_learning_curve(path)
+
+
+def test_curve_nrmse_reads_one_level_per_step_and_names_a_missing_one():
+    curve = {
+        "rows": [
+            {"steps": 100, "val_loss": 0.5, "val_nrmse_ideal_per_level": {"25": 0.2, "100": 0.1}},
+            {"steps": 200, "val_loss": 0.4},  # an epoch without the report
+            {"steps": 300, "val_loss": 0.3, "val_nrmse_ideal_per_level": {"25": 0.15}},
+        ]
+    }
+    assert training.curve_nrmse(curve) == {100: 0.2, 300: 0.15}
+    assert training.curve_nrmse(curve, "100") == {100: 0.1}
+    with pytest.raises(ValueError, match=r"no NRMSE at level '50' \(it reports \['100', '25'\]\)"):
+        training.curve_nrmse(curve, "50")
