@@ -50,6 +50,8 @@ records written before it existed: unknown), ``defect_ratio``, ``defect_ratio_id
 (``null`` without a defect), ``fwhm_mm`` (optimal Gaussian only), ``bm4d_sigma`` (BM4D
 only: the chosen noise level as a fraction of the noisy image's myocardial mean),
 ``bm4d_evaluations`` and ``bm4d_box`` (the filtered ``(z, y, x)`` index ranges),
+``weights_sha256`` (networks only: the weights that made the record; a rerun with other
+weights under the same name is refused; absent from records written before it existed),
 ``simulate_s`` (simulation and
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
 this volume), ``peak_rss_mb`` and ``package_version``.
@@ -92,6 +94,7 @@ from .methods import (
     MethodContext,
     _check_methods,
     _load_models,
+    check_network_records,
     heart_slab,
     image_metrics,
 )
@@ -231,6 +234,7 @@ class _Writer:
         self._lock = FileLock(path)
         self._lock.acquire()
         try:
+            self.records: list[dict[str, Any]] = []  # those already in the file
             self.done: set[tuple[str, float, int, int]] = set()
             if path.exists():
                 records, torn = read_records(path)
@@ -257,6 +261,7 @@ class _Writer:
                 elif content and not content.endswith(b"\n"):
                     with path.open("ab") as file:  # a complete record lacking its newline
                         file.write(b"\n")
+                self.records = records
                 self.done = {record_key(record) for record in records}
         except BaseException:
             self._lock.release()
@@ -429,6 +434,7 @@ def run_benchmark(
         chosen, models = _load_models(
             chosen, None if weights_dir is None else Path(weights_dir), log
         )
+        check_network_records(writer.records, models, f"out (--out) {str(out)!r}")
         from . import __version__
 
         for level in levels:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -46,6 +46,7 @@ __all__ = [
     "Metric",
     "bm4d_available",
     "check_method_names",
+    "check_network_records",
     "heart_box_slices",
     "heart_slab",
     "image_metrics",
@@ -153,7 +154,8 @@ def _network(name: str, context: MethodContext, k: int) -> tuple[np.ndarray, dic
     study = context.study
     model = context.models[name]
     image = denoise(study.recons[k], model, voxel_size_mm=study.voxel_size_mm, slab=context.slab)
-    return image, {}
+    # which weights made the record: a retrained network keeps its name, not its hash
+    return image, {"weights_sha256": model.spect_manifest["weights_sha256"]}
 
 
 def _network_method(name: str, label: str) -> Method:
@@ -518,6 +520,48 @@ def _load_models(
         models[method.name] = _MODELS[key]
         available.append(method)
     return available, models
+
+
+def check_network_records(
+    records: Iterable[Mapping[str, Any]], models: Mapping[str, Any], where: str
+) -> None:
+    """Refuse to resume on records that a network made with other weights than those loaded.
+
+    A network keeps its name when it is retrained (``win5rb_n2n_teaching``), so a
+    resumed run would skip its results and mix two networks under one name. Its
+    records carry ``weights_sha256`` (records written before that field existed
+    cannot be checked and are left as they are).
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        The records already in the file.
+    models : mapping
+        ``name -> model`` as loaded (:func:`spect_tutorial.weights.load_pretrained`).
+    where : str
+        Names the file in the message.
+
+    Raises
+    ------
+    ValueError
+        If a record of a loaded network holds another SHA-256 than its weights.
+    """
+    for name, model in models.items():
+        loaded = model.spect_manifest["weights_sha256"]
+        others = sorted(
+            {
+                str(record["weights_sha256"])
+                for record in records
+                if record.get("method") == name and record.get("weights_sha256", loaded) != loaded
+            }
+        )
+        if others:
+            raise ValueError(
+                f"{where} holds records of {name} made with other weights (SHA-256 "
+                f"{', '.join(sha[:12] for sha in others)}...) than those loaded now "
+                f"({loaded[:12]}...); resuming would mix two networks under one name: move "
+                "those records out or write to another file (it was left unchanged)"
+            )
 
 
 def method_images(

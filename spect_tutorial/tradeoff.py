@@ -76,7 +76,14 @@ from .benchmark import (
 from .filters import butterworth_filter, gaussian_filter_mm
 from .frame import SIMULATION_SHAPE
 from .inference import blend
-from .methods import METHODS, METRICS, MethodContext, _load_models, heart_slab
+from .methods import (
+    METHODS,
+    METRICS,
+    MethodContext,
+    _load_models,
+    check_network_records,
+    heart_slab,
+)
 from .metrics import (
     ensemble_noise,
     normal_myocardium,
@@ -417,7 +424,8 @@ def run_tradeoff(
     # checks the file is ours (and of this acquisition) and takes its lock before any work
     writer = _Writer(out, settings.name)
     try:
-        done = {_key(record) for record in load_records(out)} if out.exists() else set()
+        existing = load_records(out) if out.exists() else []
+        done = {_key(record) for record in existing}
         chosen, models = _load_models(
             chosen, None if weights_dir is None else Path(weights_dir), log
         )
@@ -427,6 +435,17 @@ def run_tradeoff(
                 f"the {NETWORK_STRENGTH} family blends one network with OSEM: give exactly one "
                 f"network (with its weights) among the points, got {networks or 'none'}"
             )
+        # a strength record is the one network's too (blended with OSEM)
+        check_network_records(
+            [
+                {**record, "method": networks[0]}
+                if record.get("family") == NETWORK_STRENGTH and networks
+                else record
+                for record in existing
+            ],
+            models,
+            f"out {str(out)!r}",
+        )
     except BaseException:
         writer.close()
         raise
@@ -527,7 +546,8 @@ def run_tradeoff(
                     elif name == "osem":
                         images = osem_images[float(setting)]
                     elif name == NETWORK_STRENGTH:
-                        images = blend(study.recons, apply(networks[0])[0], float(setting))
+                        network_images, extras, _ = apply(networks[0])
+                        images = blend(study.recons, network_images, float(setting))
                     elif setting is not None:
                         images = _family_images(study, name, float(setting))
                     else:

@@ -547,3 +547,53 @@ def test_records_of_another_acquisition_are_never_resumed_on(tmp_path, command):
             acquisition="v2",
         )
     assert out.read_bytes() == before
+
+
+def test_a_retrained_network_is_never_resumed_on_its_old_records(tmp_path):
+    """Network records carry their weights' SHA-256; other weights under the same name are
+    refused, in the benchmark and in the trade-off sweep (points and strength family)."""
+    from spect_tutorial import tradeoff
+    from spect_tutorial.model import win5rb
+    from spect_tutorial.weights import load_manifest, save_weights
+
+    for seed in (0, 1):
+        save_weights(
+            win5rb(filters=4, kernel_size=3, depth=2, seed=seed),
+            tmp_path / f"weights{seed}",
+            "tiny",
+            manifest={"voxel_size_mm": 6.4},
+        )
+    sha = load_manifest("tiny", directory=tmp_path / "weights0")["weights_sha256"]
+    options = {"phantoms": [1], "count_levels": [50.0], "progress": False}
+    out = tmp_path / "results.jsonl"
+    benchmark.run_benchmark(
+        out, methods=["tiny"], realizations=1, weights_dir=tmp_path / "weights0", **options
+    )
+    (record,) = load_records(out)
+    assert record["weights_sha256"] == sha
+    sweep = tmp_path / "sweep.jsonl"
+    strength = {tradeoff.NETWORK_STRENGTH: (0.5,)}
+    tradeoff.run_tradeoff(
+        sweep,
+        families=strength,
+        points=["tiny"],
+        realizations=2,
+        weights_dir=tmp_path / "weights0",
+        **options,
+    )
+    assert {r["weights_sha256"] for r in load_records(sweep)} == {sha}
+    before = out.read_bytes(), sweep.read_bytes()
+    with pytest.raises(ValueError, match="records of tiny made with other weights"):
+        benchmark.run_benchmark(
+            out, methods=["tiny"], realizations=2, weights_dir=tmp_path / "weights1", **options
+        )
+    with pytest.raises(ValueError, match="records of tiny made with other weights"):
+        tradeoff.run_tradeoff(
+            sweep,
+            families=strength,
+            points=["tiny"],
+            realizations=2,
+            weights_dir=tmp_path / "weights1",
+            **options,
+        )
+    assert (out.read_bytes(), sweep.read_bytes()) == before
