@@ -147,6 +147,7 @@ def run_observer_study(
     n_realizations: int = 32,
     severity: float = 0.1,
     methods: Sequence[str] = ("noisy", "gaussian_optimal", "gaussian_8mm", "win5rb_n2n_paper"),
+    acquisition: str = "v1",
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -176,6 +177,9 @@ def run_observer_study(
         Fraction of the uptake lost in the defect, in (0, 1]; default 0.1.
     methods : sequence of str, optional
         Benchmark method names.
+    acquisition : str, optional
+        How the twins are imaged (:data:`spect_tutorial.study.ACQUISITIONS`): "v1"
+        (the study's, no scatter; default) or "v2" (scatter, estimated correction).
     overwrite : bool, optional
         Replace an existing ``out``.
     progress : bool, optional
@@ -184,7 +188,9 @@ def run_observer_study(
     Returns
     -------
     dict
-        What was written: ``auc`` per method, the settings, the command and timings.
+        What was written: ``auc`` per method, the settings, the command that
+        reproduces it, the acquisition, the SHA-256 of each network's weights
+        (``weights_sha256``) and timings.
     """
     from . import __version__
     from ._files import write_json
@@ -193,7 +199,7 @@ def run_observer_study(
     from .noise import count_level_scale
     from .phantom import Anatomy, Defect, Uptake, make_phantom, random_phantom
     from .protocol import EVALUATION_PHANTOMS
-    from .study import simulate_study
+    from .study import acquisition_settings, simulate_study
 
     # Every argument is checked before the (minutes of) simulation.
     out = Path(out)
@@ -202,6 +208,7 @@ def run_observer_study(
     if not overwrite:
         refuse_existing(out)
     methods = check_method_names(methods)
+    settings = acquisition_settings(acquisition)
     count_level_scale(count_level)
     real_number(severity, "severity", minimum=0.0, strict_minimum=True, maximum=1.0)
     if not 0 <= patient < len(EVALUATION_PHANTOMS) or not EVALUATION_PHANTOMS[patient].defect:
@@ -230,12 +237,20 @@ def run_observer_study(
         "absent": make_phantom(anatomy=anatomy, uptake=uptake),
     }
     features: dict[str, dict[str, list[np.ndarray]]] = {}
+    weights: dict[str, str] = {}  # the networks' weights, by name
     for offset, (label, phantom) in enumerate(twins.items()):
         study = simulate_study(
-            phantom, count_level=count_level, n_realizations=n_realizations, seed=seed + offset
+            phantom,
+            count_level=count_level,
+            n_realizations=n_realizations,
+            seed=seed + offset,
+            **settings.study_kwargs(),
         )
         for k in range(n_realizations):
-            images, _ = method_images(study, list(methods), realization=k)
+            images, details = method_images(study, list(methods), realization=k)
+            for name, extra in details.items():
+                if "weights_sha256" in extra:
+                    weights[name] = extra["weights_sha256"]
             for name, image in images.items():
                 features.setdefault(name, {}).setdefault(label, []).append(
                     _segment_features(image, study)
@@ -247,8 +262,16 @@ def run_observer_study(
         auc_se[name] = auc_standard_error(auc[name], n_realizations, n_realizations)
         if progress:
             print(f"{name:<28} AUC {auc[name]:.3f} ± {auc_se[name]:.3f} (SE)", flush=True)
+    command = (
+        f"python -m spect_tutorial.observer --out {out.name} --patient {patient} "
+        f"--count-level {float(count_level):g} --realizations {n_realizations} "
+        f"--severity {float(severity):g} --methods {' '.join(methods)} "
+        f"--acquisition {settings.name}"
+    )
     result = {
-        "command": "python -m spect_tutorial.observer",
+        "command": command,
+        "acquisition": settings.name,
+        "weights_sha256": weights,
         "patient": patient,
         "phantom_seed": seed,
         "noise_seeds": {"present": seed, "absent": seed + 1},
@@ -279,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--realizations", type=int, default=32)
     parser.add_argument("--severity", type=float, default=0.1, help="defect depth, (0, 1]")
     parser.add_argument("--methods", nargs="+")
+    parser.add_argument(
+        "--acquisition",
+        default="v1",
+        help="v1: the study's (no scatter); v2: scatter 0.3, estimated correction",
+    )
     parser.add_argument("--overwrite", action="store_true")
     return parser
 
@@ -296,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             count_level=args.count_level,
             n_realizations=args.realizations,
             severity=args.severity,
+            acquisition=args.acquisition,
             overwrite=args.overwrite,
             **options,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -44,6 +46,9 @@ def test_bad_inputs_are_named(tmp_path):
         run_observer_study(tmp_path / "o.json", patient=0)
     with pytest.raises(ValueError, match="n_realizations must be an even int >= 8"):
         run_observer_study(tmp_path / "o.json", n_realizations=7)
+    with pytest.raises(ValueError, match="acquisition"):
+        run_observer_study(tmp_path / "o.json", acquisition="v5")
+    assert not (tmp_path / "o.json").exists()
     (tmp_path / "o.json").write_text("{}")
     with pytest.raises(FileExistsError, match="already exists"):
         run_observer_study(tmp_path / "o.json")
@@ -59,3 +64,34 @@ def test_auc_standard_error_matches_hanley_mcneil():
     assert auc_standard_error(1.0, 20, 20) == 0.0
     with pytest.raises(ValueError, match="auc must be in"):
         auc_standard_error(1.2, 10, 10)
+
+
+def test_the_written_study_says_how_to_reproduce_it_and_which_weights_it_judged(tmp_path):
+    from spect_tutorial.observer import main
+    from spect_tutorial.weights import load_manifest
+
+    out = tmp_path / "observer.json"
+    argv = [
+        "--out",
+        str(out),
+        "--realizations",
+        "8",
+        "--count-level",
+        "100",
+        "--methods",
+        "noisy",
+        "win5rb_n2n_teaching",
+        "--acquisition",
+        "v2",
+    ]
+    assert main(argv) == 0
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["acquisition"] == "v2"
+    assert written["weights_sha256"] == {
+        "win5rb_n2n_teaching": load_manifest("win5rb_n2n_teaching")["weights_sha256"]
+    }
+    assert written["command"].endswith(
+        "--patient 1 --count-level 100 --realizations 8 --severity 0.1 "
+        "--methods noisy win5rb_n2n_teaching --acquisition v2"
+    )
+    assert set(written["auc"]) == {"noisy", "win5rb_n2n_teaching"}
