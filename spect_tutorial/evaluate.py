@@ -232,12 +232,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no results for {args.model!r} (are its weights there?)", file=sys.stderr)
         return 1
     checks = targets(records, args.model, supervised=args.supervised)
+    networks = [args.model] + ([args.supervised] if args.supervised else [])
+    # one hash per network (the benchmark refuses records of other weights); None for
+    # records written before they carried it
+    weights = {
+        name: next(
+            (
+                r["weights_sha256"]
+                for r in records
+                if r["method"] == name and "weights_sha256" in r
+            ),
+            None,
+        )
+        for name in networks
+    }
     report = {
         "model": args.model,
         "supervised": args.supervised,
         "command": "python -m spect_tutorial.evaluate " + " ".join(argv or sys.argv[1:]),
         "results": str(args.results),
         "acquisition": args.acquisition,
+        "weights_sha256": weights,
         "records": len(records),
         "summary": summary_rows(summarise(records)),
         "targets": checks,

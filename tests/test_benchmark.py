@@ -355,7 +355,7 @@ def test_quick_benchmark_has_every_method_and_level_and_reproduces_the_records(t
 
 def test_evaluate_command_writes_a_report_and_never_overwrites_it(tmp_path, capsys):
     from spect_tutorial.model import win5rb
-    from spect_tutorial.weights import save_weights
+    from spect_tutorial.weights import load_manifest, save_weights
 
     save_weights(
         win5rb(filters=4, kernel_size=3, depth=2, seed=0),
@@ -378,6 +378,9 @@ def test_evaluate_command_writes_a_report_and_never_overwrites_it(tmp_path, caps
     assert evaluate.main(argv) == 0
     written = json.loads(report.read_text(encoding="utf-8"))
     assert written["model"] == "tiny"
+    assert written["weights_sha256"] == {
+        "tiny": load_manifest("tiny", directory=tmp_path / "weights")["weights_sha256"]
+    }
     assert {row["method"] for row in written["summary"]} == {"noisy", "gaussian_optimal", "tiny"}
     assert any(check["target"].startswith("NRMSE / optimal") for check in written["targets"])
     before = report.read_bytes()
