@@ -121,3 +121,28 @@ def test_copy_weights_ships_a_candidate_under_another_name_byte_for_byte(tmp_pat
     with pytest.raises(ValueError, match="does not have the SHA-256"):
         copy_weights("trained_as_this", source, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_committed_records_of_a_shipped_network_were_made_by_its_shipped_weights():
+    """A network's records name its weights' SHA-256: every committed benchmark, territory and
+    trade-off record file must describe the weights shipped under that name today
+    (candidates' records, in their own folder, describe candidates)."""
+    from spect_tutorial.results import load_records
+
+    from spect_tutorial.tradeoff import NETWORK_STRENGTH
+
+    shipped = {name: load_manifest(name)["weights_sha256"] for name in SHIPPED}
+    files = sorted((REPOSITORY / "data" / "benchmark").glob("*.jsonl"))
+    assert files
+    for path in files:
+        stale = {
+            (record["method"], record["weights_sha256"][:12])
+            for record in load_records(path)
+            if "weights_sha256" in record
+            and (
+                record["weights_sha256"] not in shipped.values()  # a blend: one of them
+                if record["method"] == NETWORK_STRENGTH
+                else record["weights_sha256"] != shipped.get(record["method"])
+            )
+        }
+        assert not stale, f"{path.name}: records of other weights than the shipped {stale}"
