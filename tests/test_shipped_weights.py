@@ -128,7 +128,6 @@ def test_committed_records_of_a_shipped_network_were_made_by_its_shipped_weights
     trade-off record file must describe the weights shipped under that name today
     (candidates' records, in their own folder, describe candidates)."""
     from spect_tutorial.results import load_records
-
     from spect_tutorial.tradeoff import NETWORK_STRENGTH
 
     shipped = {name: load_manifest(name)["weights_sha256"] for name in SHIPPED}
