@@ -221,7 +221,7 @@ class _Writer:
 
     def __init__(self, path: Path, acquisition: str = "v1") -> None:
         from ._files import FileLock
-        from .results import RECORD_PREFIX, read_records, record_key
+        from .results import RECORD_PREFIX, check_acquisition, read_records, record_key
 
         self.path = path
         if path.is_dir():
@@ -238,13 +238,12 @@ class _Writer:
             self.done: set[tuple[str, float, int, int]] = set()
             if path.exists():
                 records, torn = read_records(path)
-                others = sorted({str(r.get("acquisition", "v1")) for r in records} - {acquisition})
-                if others:
+                try:
+                    check_acquisition(records, acquisition, f"out (--out) {str(path)!r}")
+                except ValueError as error:
                     raise ValueError(
-                        f"out (--out) {str(path)!r} holds records of the acquisition "
-                        f"{', '.join(others)}, not {acquisition}; give each acquisition "
-                        "its own file (it was left unchanged)"
-                    )
+                        f"{error}; give each acquisition its own file (it was left unchanged)"
+                    ) from None
                 content = path.read_bytes()
                 if torn is not None:
                     tail = content[torn:]

@@ -37,6 +37,7 @@ from .methods import METRICS as _REGISTRY
 __all__ = [
     "METRICS",
     "Estimate",
+    "check_acquisition",
     "defect_ratio_error",
     "derived",
     "estimate",
@@ -234,6 +235,34 @@ def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         message names the file and the line.
     """
     return read_records(path)[0]
+
+
+def check_acquisition(records: Iterable[Mapping[str, Any]], acquisition: str, where: str) -> None:
+    """Check that every record was imaged with one acquisition.
+
+    Records carry ``acquisition`` unless they are of the study's v1 acquisition
+    (written before the field existed): records of v1 and v2 share their keys, so
+    a file or a table must never mix them.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Benchmark or trade-off records.
+    acquisition : str
+        The expected acquisition's name ("v1", "v2").
+    where : str
+        Names the records in the message (e.g. the file).
+
+    Raises
+    ------
+    ValueError
+        If a record is of another acquisition (the message lists which).
+    """
+    others = sorted({str(r.get("acquisition", "v1")) for r in records} - {acquisition})
+    if others:
+        raise ValueError(
+            f"{where} holds records of the acquisition {', '.join(others)}, not {acquisition}"
+        )
 
 
 def _per_phantom(records: Iterable[Mapping[str, Any]], metric: str) -> dict[int, float]:
