@@ -262,8 +262,9 @@ def run_observer_study(
         auc_se[name] = auc_standard_error(auc[name], n_realizations, n_realizations)
         if progress:
             print(f"{name:<28} AUC {auc[name]:.3f} ± {auc_se[name]:.3f} (SE)", flush=True)
+    where = "" if out.resolve() == Path(DEFAULT_OUTPUT).resolve() else f" --out {out}"
     command = (
-        f"python -m spect_tutorial.observer --out {out.name} --patient {patient} "
+        f"python -m spect_tutorial.observer{where} --patient {patient} "
         f"--count-level {float(count_level):g} --realizations {n_realizations} "
         f"--severity {float(severity):g} --methods {' '.join(methods)} "
         f"--acquisition {settings.name}"
