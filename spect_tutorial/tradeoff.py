@@ -424,7 +424,7 @@ def run_tradeoff(
     # checks the file is ours (and of this acquisition) and takes its lock before any work
     writer = _Writer(out, settings.name)
     try:
-        existing = load_records(out) if out.exists() else []
+        existing = writer.records  # read (and checked) by the writer already
         done = {_key(record) for record in existing}
         chosen, models = _load_models(
             chosen, None if weights_dir is None else Path(weights_dir), log
