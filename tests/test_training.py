@@ -362,6 +362,9 @@ def test_cli_trains_writes_a_manifest_and_refuses_to_overwrite(tmp_path, monkeyp
     assert np.isfinite(manifest["final_loss"]) and manifest["wall_time_s"] >= 0
     assert calls[0]["seed"] == 0 and calls[0]["crop_px"] == (48, 48)
     assert set(manifest["validation_mse_to_ideal"]) == {"noisy", "denoised"}
+    # Where it trained (the same command gives other rounding on a GPU).
+    assert manifest["devices"] == train_cli._devices(keras.backend.backend())
+    assert manifest["devices"] and all(isinstance(d, str) and d for d in manifest["devices"])
     written = (out / "tiny.weights.h5").read_bytes()
 
     # Existing weights: refused before any data is built or any step is trained.
@@ -449,6 +452,8 @@ def test_start_from_weights_and_mixed_bfloat16_are_recorded(data, tmp_path):
     assert summary["initial_weights"]["sha256"] == sha256_file(path)
     assert all(weight.dtype == "float32" for weight in result.model.weights)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    # TensorFlow trains without XLA (the committed CPU runs); JAX compiles its step.
+    assert result.model.jit_compile is (keras.backend.backend() == "jax")
     with pytest.raises(ValueError, match="dtype_policy"):
         TrainingConfig(dtype_policy="int8")
     with pytest.raises(ValueError, match="lr_factor"):
