@@ -145,3 +145,46 @@ def test_committed_records_of_a_shipped_network_were_made_by_its_shipped_weights
             )
         }
         assert not stale, f"{path.name}: records of other weights than the shipped {stale}"
+
+
+RESUME = REPOSITORY / "data" / "training" / "resume"
+FINISHED_RUNS = sorted(
+    path.parent.name
+    for path in RESUME.glob("*/*.json")
+    if path.stem == path.parent.name and "training" in json.loads(path.read_text("utf-8"))
+)
+
+
+def test_the_finished_runs_kept_for_shipping_include_the_gpu_and_trio_runs():
+    assert {
+        "win5rb_n2n_paper_v2_gpu",
+        "win5rb_n2n_paper_v2_lr",
+        "win5rb_n2n_paper_k3_v2_gpu",
+        "win5rb_split_teaching_v2",
+        "win5rb_supervised_teaching_v2",
+        "win5rb_n2n_teaching_v2",
+    } <= set(FINISHED_RUNS)
+
+
+@pytest.mark.parametrize("name", FINISHED_RUNS)
+def test_a_finished_run_is_its_weights_and_its_committed_learning_curve(name):
+    manifest = json.loads((RESUME / name / f"{name}.json").read_text(encoding="utf-8"))
+    training = manifest["training"]
+    weights = RESUME / name / f"{name}.weights.h5"
+    if weights.exists():  # a run kept as a manifest only says so in the README
+        assert weights_sha256(weights) == manifest["weights_sha256"]
+    assert manifest["acquisition"]["name"] == "v2"
+    curve_path = REPOSITORY / "data" / "training" / f"{name}.curve.json"
+    if not curve_path.exists():
+        pytest.skip(f"{name}: no learning curve committed (finished before curves were kept)")
+    rows = load_learning_curve(curve_path)["rows"]
+    assert len(rows) == training["epochs_completed"]
+    assert rows[-1]["steps"] == manifest["budget"]["steps"]
+    best = min(rows, key=lambda row: row["val_loss"])
+    assert best["epoch"] == training["best_epoch"]
+    assert best["val_loss"] == pytest.approx(training["best_val_loss"], rel=1e-6)
+    # where it trained: the GPU runs name their device; the earlier runs were TensorFlow on CPUs
+    if "devices" in manifest:
+        assert manifest["devices"] and manifest["backend"] == "jax"
+    else:
+        assert manifest["backend"] == "tensorflow"
