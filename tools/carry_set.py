@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spect_tutorial.datasets import _save_cache
+
 __all__ = ["main", "pack", "unpack"]
 
 #: Arrays a count-split or supervised run needs and a Noise2Noise run does not.
@@ -119,10 +121,10 @@ def unpack(parts: str | Path, entry: str | Path) -> str:
     noisy = np.frombuffer(raw, description["dtype"]).reshape(description["shape"])
     with np.load(parts / "meta.npz", allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
-    entry.mkdir(parents=True, exist_ok=True)
-    np.savez(entry / "data.npz", noisy=noisy, **arrays)
-    # The manifest last: its presence marks a complete cache entry.
-    (entry / "manifest.json").write_bytes((parts / "manifest.json").read_bytes())
+    manifest = json.loads((parts / "manifest.json").read_text(encoding="utf-8"))
+    # The training set's own writer: data.npz atomically, the manifest (which marks a
+    # complete entry) last.
+    _save_cache(entry, {"noisy": noisy, **arrays}, manifest)
     return digest
 
 
