@@ -56,12 +56,13 @@ weights under the same name is refused; absent from records written before it ex
 OSEM per realization), ``method_s`` (filter, reconstruction or inference of
 this volume), ``peak_rss_mb`` and ``package_version``.
 
-After the run, ``summary.json`` and ``summary.md`` beside the records (means
-and 95 % confidence intervals over phantoms, :mod:`spect_tutorial.results`)
-are regenerated from the records (:mod:`spect_tutorial.readme`); they are
-derived files, rewritten on every run, but only if they were written by this
-command (a user's ``summary.md`` or ``summary.json`` there is refused before any
-work, never replaced).
+After the run, ``summary.json`` and ``summary.md`` beside the records
+(``summary_v2.json`` and ``summary_v2.md`` beside ``results_v2.jsonl``,
+:func:`spect_tutorial.readme.summary_paths`; means and 95 % confidence intervals over
+phantoms, :mod:`spect_tutorial.results`) are regenerated from the records
+(:mod:`spect_tutorial.readme`); they are derived files, rewritten on every run, but
+only if they were written by this command (a user's summary files there are refused
+before any work, never replaced).
 ``--readme README.md`` also refreshes the results table between the README's
 ``<!-- benchmark:start -->`` and ``<!-- benchmark:end -->`` markers (checked
 before the run).

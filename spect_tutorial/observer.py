@@ -10,6 +10,7 @@ held-out patient with its defect and of the same patient without it.
 Usage::
 
     python -m spect_tutorial.observer            # writes data/benchmark/observer.json
+    python -m spect_tutorial.observer --acquisition v2   # ... observer_v2.json
     python -m spect_tutorial.observer --help
 
 Method
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_OUTPUT",
     "auc_standard_error",
     "build_parser",
+    "default_output",
     "hotelling_auc",
     "main",
     "run_observer_study",
@@ -50,6 +52,15 @@ __all__ = [
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "data" / "benchmark" / "observer.json"
 
 _RIDGE = 1e-3
+
+
+def default_output(acquisition: str = "v1") -> Path:
+    """The committed study of an acquisition: ``observer.json`` for v1,
+    ``observer_<name>.json`` beside it otherwise (acquisitions never share a file)."""
+    from .study import acquisition_settings
+
+    name = acquisition_settings(acquisition).name
+    return DEFAULT_OUTPUT if name == "v1" else DEFAULT_OUTPUT.with_name(f"observer_{name}.json")
 
 
 def _check_features(values: Any, name: str) -> np.ndarray:
@@ -297,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m spect_tutorial.observer",
         description="Defect detection (Hotelling observer AUC on 17 segments) per method.",
     )
-    parser.add_argument("--out", default=str(DEFAULT_OUTPUT))
+    parser.add_argument(
+        "--out",
+        help="JSON report (default data/benchmark/observer.json for v1, "
+        "observer_<acquisition>.json otherwise)",
+    )
     parser.add_argument("--patient", type=int, default=1)
     parser.add_argument("--count-level", type=float, default=25.0)
     parser.add_argument("--realizations", type=int, default=32)
@@ -315,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.out is None:
+        try:
+            args.out = str(default_output(args.acquisition))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     options: dict[str, Any] = {}
     if args.methods:
         options["methods"] = args.methods

@@ -21,18 +21,61 @@ from .methods import METRICS, method_labels
 from .protocol import EVALUATION_COUNT_LEVELS, EVALUATION_PHANTOMS, EVALUATION_REALIZATIONS
 
 __all__ = [
-    "TRADEOFF_NAME",
     "check_summary_targets",
     "incomplete_runs",
     "readme_block",
     "readme_table",
+    "summary_paths",
+    "tradeoff_beside",
     "update_readme",
     "write_summary",
 ]
 
 
-#: File name of the trade-off records beside the benchmark's (spect_tutorial.tradeoff).
-TRADEOFF_NAME = "tradeoff.jsonl"
+def _acquisition(results: Path) -> str:
+    """The acquisition a records file is named after: ``"v2"`` for ``results_v2.jsonl``;
+    ``"v1"`` for ``results.jsonl`` and any name that is not ``results_<acquisition>``."""
+    from .study import ACQUISITIONS
+
+    name = results.stem.removeprefix("results_")
+    return name if results.stem.startswith("results_") and name in ACQUISITIONS else "v1"
+
+
+def summary_paths(results: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The summary files the benchmark writes beside its records.
+
+    ``summary.json`` and ``summary.md`` beside ``results.jsonl`` (or any other
+    records file), ``summary_v2.json`` and ``summary_v2.md`` beside
+    ``results_v2.jsonl``: the summaries of two acquisitions never overwrite each
+    other.
+
+    Parameters
+    ----------
+    results : str or os.PathLike
+        The benchmark's JSON Lines records.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The JSON and the Markdown summary.
+    """
+    results = Path(results)
+    acquisition = _acquisition(results)
+    stem = "summary" if acquisition == "v1" else f"summary_{acquisition}"
+    return results.with_name(f"{stem}.json"), results.with_name(f"{stem}.md")
+
+
+def tradeoff_beside(results: str | os.PathLike[str]) -> Path:
+    """The trade-off records of the same patients and acquisition as ``results``.
+
+    ``tradeoff.jsonl`` beside ``results.jsonl``, ``tradeoff_heldout_v2.jsonl``
+    beside ``results_v2.jsonl``: the names of
+    :func:`spect_tutorial.tradeoff.default_tradeoff`, in the records' folder.
+    """
+    from .tradeoff import default_tradeoff
+
+    results = Path(results)
+    return results.with_name(default_tradeoff("heldout", _acquisition(results)).name)
 
 
 _COMMAND = "python -m spect_tutorial.benchmark"
@@ -49,7 +92,7 @@ _README_END = "<!-- benchmark:end -->"
 
 
 def write_summary(results: str | os.PathLike[str], *, readme: str | None = None) -> Path:
-    """Regenerate ``summary.json`` and ``summary.md`` beside ``results``.
+    """Regenerate the summaries beside ``results`` (:func:`summary_paths`).
 
     Parameters
     ----------
@@ -71,7 +114,7 @@ def write_summary(results: str | os.PathLike[str], *, readme: str | None = None)
     check_summary_targets(results, readme=readme)
     records = load_records(results)
     summary = summarise(records)
-    directory = results.parent
+    json_path, md_path = summary_paths(results)
     document = {
         "results": results.name,
         "records": len(records),
@@ -81,15 +124,14 @@ def write_summary(results: str | os.PathLike[str], *, readme: str | None = None)
         "rows": summary_rows(summary),
     }
     text = json.dumps(document, indent=1) + "\n"
-    json_path = directory / "summary.json"
     replace_own_file(
         json_path, text.encode(), is_ours=_is_our_summary_json, what="benchmark summary"
     )
-    tradeoff_path = directory / TRADEOFF_NAME
+    tradeoff_path = tradeoff_beside(results)
     tradeoff = load_records(tradeoff_path) if tradeoff_path.exists() else None
-    table = readme_table(records, tradeoff)
+    table = readme_table(records, tradeoff, results_name=results.name)
     replace_own_file(
-        directory / "summary.md",
+        md_path,
         table.encode(),
         is_ours=_is_our_summary_md,
         what="benchmark summary",
@@ -115,7 +157,7 @@ def _is_our_summary_md(head: bytes) -> bool:
 def check_summary_targets(results: Path, *, readme: str | None = None) -> None:
     """Refuse, before any work, summary files or a README the benchmark may not rewrite.
 
-    ``summary.json`` and ``summary.md`` beside ``results`` are rewritten only
+    The summaries beside ``results`` (:func:`summary_paths`) are rewritten only
     if absent or written by this command (a user's files of those names are
     never replaced); ``readme`` must exist and hold the benchmark markers.
 
@@ -126,11 +168,9 @@ def check_summary_targets(results: Path, *, readme: str | None = None) -> None:
     FileNotFoundError, ValueError
         If ``readme`` is missing or lacks the markers.
     """
-    for name, is_ours in (
-        ("summary.json", _is_our_summary_json),
-        ("summary.md", _is_our_summary_md),
+    for path, is_ours in zip(
+        summary_paths(results), (_is_our_summary_json, _is_our_summary_md), strict=True
     ):
-        path = results.parent / name
         if path.is_dir() or (path.exists() and not path.is_file()):
             raise ValueError(f"benchmark summary {str(path)!r} is not a regular file")
         if path.exists() and not is_ours(path.read_bytes()[: 1 << 20]):
@@ -188,7 +228,10 @@ def incomplete_runs(records: Sequence[dict[str, Any]]) -> dict[tuple[str, float]
 
 
 def readme_table(
-    records: Sequence[dict[str, Any]], tradeoff: Sequence[dict[str, Any]] | None = None
+    records: Sequence[dict[str, Any]],
+    tradeoff: Sequence[dict[str, Any]] | None = None,
+    *,
+    results_name: str = "results.jsonl",
 ) -> str:
     """The results table shown in the README and ``summary.md``.
 
@@ -200,6 +243,9 @@ def readme_table(
         Records of ``python -m spect_tutorial.tradeoff`` (``tradeoff.jsonl``
         beside the benchmark's): the ensemble noise column, at the count
         levels where every held-out patient is complete ("–" elsewhere).
+    results_name : str, optional
+        The records' file name in ``data/benchmark`` (the table names it and the
+        trade-off file beside it, :func:`tradeoff_beside`).
 
     Returns
     -------
@@ -276,8 +322,9 @@ def readme_table(
         "over phantoms (realizations averaged per phantom first). NRMSE over the optimal "
         "Gaussian's and the defect error (defect ratio minus the ideal image's; positive: "
         "the defect looks shallower) are paired per image. "
-        f"{_GENERATED_BY} from `data/benchmark/results.jsonl`; the "
-        "ensemble noise (science reference section 9) from `data/benchmark/tradeoff.jsonl` "
+        f"{_GENERATED_BY} from `data/benchmark/{results_name}`; the "
+        "ensemble noise (science reference section 9) from "
+        f"`data/benchmark/{tradeoff_beside(results_name).name}` "
         "(`python -m spect_tutorial.tradeoff`), at the count levels that run has completed "
         "for every patient (– elsewhere)."
         + _coverage_note(incomplete, labels, n_all)

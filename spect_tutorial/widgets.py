@@ -27,7 +27,7 @@ from .noise import STANDARD_COUNT_LEVELS, nearest_view_index
 from .phantom import Phantom
 from .plotting import ACTIVITY_CMAP, book_style
 from .reorient import reorient
-from .study import Study, simulate_study
+from .study import Study, acquisition_settings, simulate_study
 
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
@@ -80,6 +80,7 @@ def count_level_studies(
     count_levels: Sequence[float] = STANDARD_COUNT_LEVELS,
     seed: int = 0,
     n_realizations: int = 1,
+    acquisition: str = "v1",
 ) -> dict[float, Study]:
     """Simulate ``phantom`` at each count level (same seed, independent noise per level).
 
@@ -93,14 +94,21 @@ def count_level_studies(
         Seed of the noise.
     n_realizations : int, optional
         Realizations per level.
+    acquisition : str, optional
+        How the patient is imaged (:func:`spect_tutorial.study.acquisition_settings`):
+        ``"v1"``, the study's (no scatter), or ``"v2"`` (scatter, corrected from the
+        measured counts), the acquisition the shipped networks were trained on.
 
     Returns
     -------
     dict of float to Study
     """
     levels = check_count_levels(count_levels)  # every level checked before any simulation
+    settings = acquisition_settings(acquisition).study_kwargs()  # checked before, too
     return {
-        level: simulate_study(phantom, count_level=level, n_realizations=n_realizations, seed=seed)
+        level: simulate_study(
+            phantom, count_level=level, n_realizations=n_realizations, seed=seed, **settings
+        )
         for level in levels
     }
 

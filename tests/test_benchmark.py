@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spect_tutorial import benchmark, evaluate
+from spect_tutorial import benchmark, evaluate, tradeoff
 from spect_tutorial import methods as registry
 from spect_tutorial import readme as published
 from spect_tutorial.results import (
@@ -267,24 +267,36 @@ REPOSITORY = benchmark.DEFAULT_RESULTS.parent.parent.parent
 COMMITTED = benchmark.DEFAULT_RESULTS
 
 
-def test_committed_summary_and_readme_agree_with_the_committed_records():
-    records = load_records(COMMITTED)
-    tradeoff = COMMITTED.parent / "tradeoff.jsonl"
-    table = published.readme_table(records, load_records(tradeoff) if tradeoff.exists() else None)
-    assert published.readme_block(REPOSITORY / "README.md") == table
-    assert (COMMITTED.parent / "summary.md").read_text(encoding="utf-8") == table
-    summary = json.loads((COMMITTED.parent / "summary.json").read_text(encoding="utf-8"))
-    assert summary["records"] == len(records)
+#: The acquisition of the README's results table: v2, the one the shipped networks were
+#: trained and judged with (the v1 records keep their own summary files).
+README_ACQUISITION = "v2"
 
 
-def test_committed_records_cover_the_protocol_for_every_method():
+@pytest.mark.parametrize("acquisition", ["v1", "v2"])
+def test_committed_summaries_and_readme_agree_with_the_committed_records(acquisition):
+    results = benchmark.default_results(acquisition)
+    records = load_records(results)
+    sweep = published.tradeoff_beside(results)
+    table = published.readme_table(
+        records, load_records(sweep) if sweep.exists() else None, results_name=results.name
+    )
+    json_path, markdown_path = published.summary_paths(results)
+    assert markdown_path.read_text(encoding="utf-8") == table
+    summary = json.loads(json_path.read_text(encoding="utf-8"))
+    assert summary["records"] == len(records) and summary["results"] == results.name
+    if acquisition == README_ACQUISITION:
+        assert published.readme_block(REPOSITORY / "README.md") == table
+
+
+@pytest.mark.parametrize("acquisition", ["v1", "v2"])
+def test_committed_records_cover_the_protocol_for_every_method(acquisition):
     from spect_tutorial.protocol import (
         EVALUATION_COUNT_LEVELS,
         EVALUATION_PHANTOMS,
         EVALUATION_REALIZATIONS,
     )
 
-    records = load_records(COMMITTED)
+    records = load_records(benchmark.default_results(acquisition))
     keys = {(r["method"], r["count_level"], r["phantom"], r["realization"]) for r in records}
     assert len(keys) == len(records), "one record per result"
     assert "bm4d" in registry.METHODS  # the BM4D peer's records are committed too
@@ -304,10 +316,14 @@ def test_committed_records_cover_the_protocol_for_every_method():
         assert ("bm4d", level) not in incomplete
     missing = expected - keys
     assert {(m, level) for m, level, _, _ in missing} <= set(incomplete)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    summary = published.summary_paths(benchmark.default_results(acquisition))[1]
     for (method, level), complete in incomplete.items():
         label = registry.method_labels().get(method, method)
-        assert f"{label} at {level:g} %: {complete} of {len(EVALUATION_PHANTOMS)}" in readme
+        text = f"{label} at {level:g} %: {complete} of {len(EVALUATION_PHANTOMS)}"
+        assert text in summary.read_text(encoding="utf-8")
+        if acquisition == README_ACQUISITION:
+            assert text in readme
 
 
 def test_incomplete_runs_are_counted_per_method_and_level():
@@ -331,9 +347,12 @@ def test_incomplete_runs_are_counted_per_method_and_level():
 
 
 def test_quick_benchmark_has_every_method_and_level_and_reproduces_the_records(tmp_path):
-    """The CI benchmark: one held-out phantom with a defect, every method and level."""
+    """The CI benchmark: one held-out phantom with a defect, every method and level, imaged
+    with the acquisition the shipped networks were trained on; its records are the committed
+    ones (the v1 file keeps the records of the retired v1 networks)."""
     out = tmp_path / "quick.jsonl"
-    assert benchmark.main(["--quick", "--out", str(out), "--quiet"]) == 0
+    arguments = ["--quick", "--acquisition", README_ACQUISITION, "--out", str(out), "--quiet"]
+    assert benchmark.main(arguments) == 0
     records = load_records(out)
     got = {(r["method"], r["count_level"]) for r in records}
     from spect_tutorial.protocol import EVALUATION_COUNT_LEVELS
@@ -345,7 +364,7 @@ def test_quick_benchmark_has_every_method_and_level_and_reproduces_the_records(t
             assert math.isfinite(record[name]), (record["method"], record["count_level"], name)
     committed = {
         (r["method"], r["count_level"], r["phantom"], r["realization"]): r
-        for r in load_records(COMMITTED)
+        for r in load_records(benchmark.default_results(README_ACQUISITION))
     }
     for record in records:
         key = (record["method"], record["count_level"], record["phantom"], record["realization"])
@@ -408,6 +427,35 @@ def test_v2_acquisition_records_go_to_their_own_file_and_say_so(tmp_path):
     with pytest.raises(ValueError, match="acquisition"):
         benchmark.run_benchmark(out, methods=["noisy"], acquisition="v5", progress=False)
     assert "--acquisition" in benchmark.build_parser().format_help()
+
+
+def test_each_acquisition_has_its_own_summary_and_tradeoff_files(baseline_run, tmp_path):
+    assert published.summary_paths("data/results.jsonl") == (
+        Path("data/summary.json"),
+        Path("data/summary.md"),
+    )
+    assert [path.name for path in published.summary_paths("results_v2.jsonl")] == [
+        "summary_v2.json",
+        "summary_v2.md",
+    ]
+    assert published.summary_paths("mine.jsonl")[0].name == "summary.json"
+    assert published.summary_paths("results_draft.jsonl")[0].name == "summary.json"
+    assert published.tradeoff_beside("data/results.jsonl") == Path("data/tradeoff.jsonl")
+    assert published.tradeoff_beside("results_v2.jsonl").name == (
+        tradeoff.default_tradeoff("heldout", "v2").name
+    )
+    # a v2 summary never replaces the v1 one beside it, and names its own files
+    v1 = tmp_path / "results.jsonl"
+    v1.write_bytes(baseline_run.read_bytes())
+    published.write_summary(v1)
+    before = (tmp_path / "summary.md").read_bytes()
+    v2 = tmp_path / "results_v2.jsonl"
+    v2.write_bytes(baseline_run.read_bytes())
+    published.write_summary(v2)
+    assert (tmp_path / "summary.md").read_bytes() == before
+    table = (tmp_path / "summary_v2.md").read_text(encoding="utf-8")
+    assert "`data/benchmark/results_v2.jsonl`" in table
+    assert "`data/benchmark/tradeoff_heldout_v2.jsonl`" in table
 
 
 def test_committed_v2_heldout_records_are_complete_and_differ_from_v1():

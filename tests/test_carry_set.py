@@ -82,3 +82,26 @@ def test_carrying_refuses_damage_and_never_overwrites(entry, tmp_path):
     part.unlink()
     with pytest.raises(ValueError, match=r"noisy\.1 is missing"):
         unpack(tmp_path / "parts", tmp_path / "again")
+
+
+def test_packing_everything_carries_the_halves_and_every_ideal_image(entry, tmp_path):
+    folder, arrays = entry
+    pack(folder, tmp_path / "parts", part_mb=0.002, everything=True)
+    assert len(list((tmp_path / "parts").glob("halves.*"))) > 2  # parts and description
+    unpack(tmp_path / "parts", tmp_path / "rebuilt")
+    with np.load(tmp_path / "rebuilt" / "data.npz") as data:
+        rebuilt = {name: data[name] for name in data.files}
+    assert set(rebuilt) == set(arrays)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(rebuilt[name], array)
+    noisy, _, split = _stores_of(rebuilt)
+    original, _, original_split = _stores_of(arrays)
+    assert noisy.fingerprint() == original.fingerprint()
+    assert split is not None and split.fingerprint() == original_split.fingerprint()
+    # a damaged halves part is refused like a noisy one
+    part = tmp_path / "parts" / "halves.0"
+    content = bytearray(part.read_bytes())
+    content[len(content) // 2] ^= 1
+    part.write_bytes(bytes(content))
+    with pytest.raises(ValueError, match=r"damaged|SHA-256"):
+        unpack(tmp_path / "parts", tmp_path / "again")

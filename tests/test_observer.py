@@ -95,3 +95,13 @@ def test_the_written_study_says_how_to_reproduce_it_and_which_weights_it_judged(
         "--methods noisy win5rb_n2n_teaching --acquisition v2"
     )
     assert set(written["auc"]) == {"noisy", "win5rb_n2n_teaching"}
+
+
+def test_each_acquisition_has_its_own_committed_study():
+    from spect_tutorial import observer
+
+    assert observer.default_output("v1") == observer.DEFAULT_OUTPUT
+    assert observer.default_output("v2") == observer.DEFAULT_OUTPUT.with_name("observer_v2.json")
+    with pytest.raises(ValueError, match="acquisition"):
+        observer.default_output("v7")
+    assert observer.main(["--acquisition", "v7"]) == 1  # refused before any simulation

@@ -1,5 +1,5 @@
-"""The networks shipped in data/weights/: each loads with its hash checked, and the 2.5D
-variant is exactly the candidate network whose records the "Beyond" chapter judges."""
+"""The networks shipped in data/weights/: each loads with its hash checked, each is exactly
+the finished run (and candidate network) whose curve and records the book shows."""
 
 import json
 from pathlib import Path
@@ -77,22 +77,46 @@ def test_the_study_network_stays_the_default_of_denoise():
     assert load_manifest(DEFAULT_MODEL)["model_config"].get("channels", 1) == 1
 
 
-def test_what_readme_and_results_chapter_say_of_the_variant_report_is_what_it_says():
-    report = json.loads(
-        (REPOSITORY / "data" / "benchmark" / "evaluate_win5rb_n2n_teaching_k3_v2.json").read_text(
-            encoding="utf-8"
-        )
-    )
-    met = {check["target"]: check["met"] for check in report["targets"]}
-    defect = {target: ok for target, ok in met.items() if target.startswith("defect")}
-    others = {target: ok for target, ok in met.items() if target not in defect}
-    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
-    claim = "NRMSE, dose and wall\ntargets met; the defect target missed at every count level"
-    assert claim in readme
+def _targets(report: str) -> dict[str, bool | None]:
+    path = REPOSITORY / "data" / "benchmark" / report
+    return {
+        check["target"]: check["met"]
+        for check in json.loads(path.read_text(encoding="utf-8"))["targets"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("report", "stretch_at_25_missed"),
+    [
+        ("evaluate_win5rb_n2n_paper_v2.json", True),
+        ("evaluate_win5rb_n2n_teaching_v2.json", True),
+        ("evaluate_win5rb_n2n_teaching_k3_v2.json", False),
+    ],
+)
+def test_what_the_readme_says_of_each_targets_report_is_what_it_says(report, stretch_at_25_missed):
+    met = _targets(report)
+    defect = [ok for target, ok in met.items() if target.startswith("defect")]
+    stretch = {target: ok for target, ok in met.items() if "stretch" in target}
+    others = [ok for target, ok in met.items() if target not in stretch and "defect" not in target]
+    assert len(defect) == 5 and not any(defect)  # "missed at every count level"
+    assert others and all(others)  # NRMSE, dose, wall (and supervised) targets met
+    missed_stretch = sorted(target for target, ok in stretch.items() if not ok)
+    assert all("25 %" in target for target in missed_stretch)
+    assert bool(missed_stretch) is stretch_at_25_missed
+    readme = " ".join((REPOSITORY / "README.md").read_text(encoding="utf-8").split())
+    row = next(line for line in readme.split("| `data/benchmark/")[1:] if line.startswith(report))
+    assert "the defect target missed at every count level" in row
+    assert ("(the stretch goals at 25 % missed)" in row) is stretch_at_25_missed
+    if any("supervised" in target for target in met):
+        assert "Noise2Noise-within-1.10-of-supervised targets met" in row
+
+
+def test_what_the_results_chapter_says_of_the_variant_report_is_what_it_says():
+    met = _targets("evaluate_win5rb_n2n_teaching_k3_v2.json")
+    assert all(ok for target, ok in met.items() if not target.startswith("defect"))
     notebook = json.loads((REPOSITORY / "book" / "results.ipynb").read_text(encoding="utf-8"))
     chapter = " ".join(" ".join("".join(cell["source"]).split()) for cell in notebook["cells"])
     assert "it meets the noise and dose targets by a wide margin and misses the defect" in chapter
-    assert all(others.values()) and len(defect) == 5 and not any(defect.values())
 
 
 def test_copy_weights_ships_a_candidate_under_another_name_byte_for_byte(tmp_path):
@@ -145,9 +169,52 @@ def test_committed_records_of_a_shipped_network_were_made_by_its_shipped_weights
             )
         }
         assert not stale, f"{path.name}: records of other weights than the shipped {stale}"
+    # the observer studies and evaluation reports name the weights they judged, too
+    for path in sorted((REPOSITORY / "data" / "benchmark").glob("*.json")):
+        judged = json.loads(path.read_text(encoding="utf-8")).get("weights_sha256") or {}
+        if isinstance(judged, dict):
+            stale = {name for name, sha in judged.items() if shipped.get(name) != sha}
+            assert not stale, f"{path.name}: judged other weights than the shipped {stale}"
 
 
 RESUME = REPOSITORY / "data" / "training" / "resume"
+#: The v2 networks shipped from a finished run: shipped name -> the run's training name.
+SHIPPED_RUNS = {
+    "win5rb_n2n_paper": "win5rb_n2n_paper_v2_gpu",
+    "win5rb_n2n_teaching": "win5rb_n2n_teaching_v2",
+    "win5rb_split_teaching": "win5rb_split_teaching_v2",
+    "win5rb_supervised_teaching": "win5rb_supervised_teaching_v2",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_RUNS))
+def test_a_shipped_network_is_its_finished_v2_run_trained_to_its_end(name):
+    run = SHIPPED_RUNS[name]
+    shipped = load_manifest(name)
+    finished = json.loads((RESUME / run / f"{run}.json").read_text(encoding="utf-8"))
+    assert shipped["trained_as"] == run and shipped["weights_file"] == f"{name}.weights.h5"
+    changed = {"name", "weights_file", "trained_as"}
+    assert {k: v for k, v in shipped.items() if k not in changed} == {
+        k: v for k, v in finished.items() if k not in changed
+    }
+    # shipped, so the weights live in data/weights/ only
+    assert not (RESUME / run / f"{run}.weights.h5").exists()
+    assert shipped["acquisition"]["name"] == "v2"
+    assert shipped["stop_reason"] in {"plateau", "early_stopping"}
+    assert shipped["training"]["best_epoch"] < shipped["training"]["epochs_completed"]
+    assert (REPOSITORY / "data" / "training" / f"{run}.curve.json").exists()
+
+
+def test_the_retired_v1_networks_are_described_not_loadable():
+    retired = WEIGHTS_DIR / "retired_v1"
+    manifests = {path.stem: json.loads(path.read_text("utf-8")) for path in retired.glob("*.json")}
+    assert set(manifests) == set(SHIPPED_RUNS)
+    assert not list(retired.glob("*.h5"))
+    for name, manifest in manifests.items():
+        assert manifest["weights_sha256"] != load_manifest(name)["weights_sha256"]
+        assert "acquisition" not in manifest  # trained before the v2 acquisition existed
+
+
 FINISHED_RUNS = sorted(
     path.parent.name
     for path in RESUME.glob("*/*.json")

@@ -180,11 +180,15 @@ def test_territory_figure_has_a_panel_per_count_level():
     plt.close(figure)
 
 
-def test_committed_territory_readme_block_equals_what_the_records_regenerate():
-    path = benchmark.DEFAULT_TERRITORY_RESULTS
+@pytest.mark.parametrize("acquisition", ["v1", "v2"])
+def test_committed_territory_records_and_the_readme_block_they_regenerate(acquisition):
+    path = benchmark.default_protocol_results("territory", acquisition)
     records = load_records(path)
     readme = path.parent.parent.parent / "README.md"
-    assert territory.readme_territory_block(readme) == territory.territory_readme_table(records)
+    table = territory.territory_readme_table(records, results_name=path.name)
+    assert (f"--acquisition {acquisition}" in table) is (acquisition != "v1")
+    if acquisition == "v2":  # the README shows the acquisition of the shipped networks
+        assert territory.readme_territory_block(readme) == table
     keys = {(r["method"], r["count_level"], r["phantom"], r["realization"]) for r in records}
     assert len(keys) == len(records), "one record per result"
     for record in records:
@@ -270,7 +274,9 @@ def test_committed_candidates_pair_a_training_manifest_with_v2_territory_records
     folder = benchmark.DEFAULT_TERRITORY_RESULTS.parent / "candidates"
     manifests = sorted(folder.glob("*.json"))
     assert {"paper_shipped", "paper_v2"} <= {path.stem for path in manifests}
-    shipped = json.loads((folder.parent.parent / "weights" / "win5rb_n2n_paper.json").read_text())
+    weights = folder.parent.parent / "weights"
+    first = json.loads((weights / "retired_v1" / "win5rb_n2n_paper.json").read_text())
+    shipped = json.loads((weights / "win5rb_n2n_paper.json").read_text())
     for path in manifests:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         assert len(manifest["weights_sha256"]) == 64 and manifest["command"].startswith(
@@ -285,7 +291,9 @@ def test_committed_candidates_pair_a_training_manifest_with_v2_territory_records
             judged = territory.network_safety(records, network, level)
             assert judged.difference.n == len(TERRITORY_PHANTOMS)
             assert math.isfinite(judged.nrmse_ratio.mean)
-        if path.stem == "paper_shipped":
+        if path.stem == "paper_shipped":  # the first shipped network, retired
+            assert manifest["weights_sha256"] == first["weights_sha256"]
+        if path.stem == "paper_v2_gpu":  # the network shipped now
             assert manifest["weights_sha256"] == shipped["weights_sha256"]
 
 
@@ -322,3 +330,26 @@ def test_committed_matched_noise_sweeps_of_the_candidates_can_reject():
             )
             assert control.verdict == "fail", path.name
             assert abs(control.value.mean) < 0.005, "on its own curve, up to interpolation"
+
+
+def test_what_the_readme_says_of_the_shipped_networks_filling_is_what_the_records_say():
+    """Every shipped 2D network fills defects more than the optimal Gaussian, pooled over
+    the v2 territory patients, at every count level (the interval wholly above zero)."""
+    records = load_records(benchmark.default_protocol_results("territory", "v2"))
+    networks = (
+        "win5rb_n2n_paper",
+        "win5rb_n2n_teaching",
+        "win5rb_split_teaching",
+        "win5rb_supervised_teaching",
+    )
+    for network in networks:
+        for level in sorted({r["count_level"] for r in records}):
+            pooled = territory.territory_difference(
+                records, network, "gaussian_optimal", territory.ALL_TERRITORIES, level
+            )
+            assert pooled.n == len(TERRITORY_PHANTOMS) and pooled.low > 0, (network, level)
+    readme = " ".join(
+        (benchmark.DEFAULT_RESULTS.parents[2] / "README.md").read_text(encoding="utf-8").split()
+    )
+    assert "**The shipped networks fill perfusion defects.**" in readme
+    assert "(Noise2Noise, count split and supervised alike)" in readme

@@ -119,3 +119,13 @@ def test_live_explorer_shows_a_picture_in_the_static_book(studies):
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
     assert "data:image/png;base64," in bundle["text/html"]
     assert "launch" in bundle["text/html"]
+
+
+def test_count_level_studies_image_with_the_chosen_acquisition():
+    phantom = make_phantom(shape=(32, 64, 64), voxel_size_mm=6.4)
+    (v1,) = count_level_studies(phantom, count_levels=(100.0,), seed=3).values()
+    (v2,) = count_level_studies(phantom, count_levels=(100.0,), seed=3, acquisition="v2").values()
+    # the same patient and noise seed; scatter in the v2 projections changes the image
+    assert not np.allclose(v1.recons[0], v2.recons[0])
+    with pytest.raises(ValueError, match="acquisition"):
+        count_level_studies(phantom, count_levels=(100.0,), acquisition="v3")
