@@ -264,7 +264,6 @@ def test_matching_count_level_interpolates_on_log_axes():
 # --- the committed results ------------------------------------------------------------
 
 REPOSITORY = benchmark.DEFAULT_RESULTS.parent.parent.parent
-COMMITTED = benchmark.DEFAULT_RESULTS
 
 
 #: The acquisition of the README's results table: v2, the one the shipped networks were

@@ -36,6 +36,14 @@ def entry(tmp_path):
     return folder, arrays
 
 
+def _damage(part):
+    """Flip one bit in the middle of a packed part; returns its path."""
+    content = bytearray(part.read_bytes())
+    content[len(content) // 2] ^= 1
+    part.write_bytes(bytes(content))
+    return part
+
+
 def _stores_of(arrays):
     return _stores(arrays, count_levels=LEVELS, voxel_size_mm=6.4, phantom_seeds=(1, 2, 3))
 
@@ -72,10 +80,7 @@ def test_carrying_refuses_damage_and_never_overwrites(entry, tmp_path):
     unpack(tmp_path / "parts", tmp_path / "rebuilt")
     with pytest.raises(FileExistsError, match=r"data\.npz"):
         unpack(tmp_path / "parts", tmp_path / "rebuilt")
-    part = tmp_path / "parts" / "noisy.1"
-    content = bytearray(part.read_bytes())
-    content[len(content) // 2] ^= 1
-    part.write_bytes(bytes(content))
+    part = _damage(tmp_path / "parts" / "noisy.1")
     with pytest.raises(ValueError, match=r"damaged|SHA-256"):
         unpack(tmp_path / "parts", tmp_path / "again")
     assert not (tmp_path / "again" / "manifest.json").exists()
@@ -99,9 +104,6 @@ def test_packing_everything_carries_the_halves_and_every_ideal_image(entry, tmp_
     assert noisy.fingerprint() == original.fingerprint()
     assert split is not None and split.fingerprint() == original_split.fingerprint()
     # a damaged halves part is refused like a noisy one
-    part = tmp_path / "parts" / "halves.0"
-    content = bytearray(part.read_bytes())
-    content[len(content) // 2] ^= 1
-    part.write_bytes(bytes(content))
+    _damage(tmp_path / "parts" / "halves.0")
     with pytest.raises(ValueError, match=r"damaged|SHA-256"):
         unpack(tmp_path / "parts", tmp_path / "again")
