@@ -110,7 +110,7 @@ from .protocol import (
     TUNING_PHANTOMS,
 )
 from .readme import check_summary_targets, write_summary
-from .study import ACQUISITIONS, Study, acquisition_settings, simulate_study
+from .study import ACQUISITIONS, Study, acquisition_file, acquisition_settings, simulate_study
 from .thickness import phantom_base_apex_mm, wall_thickness
 
 __all__ = [
@@ -138,8 +138,7 @@ PROTOCOLS = ("heldout", "territory", "tuning")
 
 def default_results(acquisition: str = "v1") -> Path:
     """The results file of an acquisition: ``results.jsonl`` for v1, ``results_<name>.jsonl``."""
-    name = acquisition_settings(acquisition).name
-    return DEFAULT_RESULTS if name == "v1" else DEFAULT_RESULTS.with_name(f"results_{name}.jsonl")
+    return acquisition_file(DEFAULT_RESULTS, acquisition)
 
 
 #: Radial profiles of one wall measurement (3 short-axis levels x 36 angles, section 8).
@@ -318,9 +317,8 @@ def default_protocol_results(protocol: str = "heldout", acquisition: str = "v1")
     _protocol_entries(protocol)  # checks the name
     if protocol == "heldout":
         return default_results(acquisition)
-    name = acquisition_settings(acquisition).name
     stem = DEFAULT_TERRITORY_RESULTS.stem if protocol == "territory" else protocol
-    return DEFAULT_RESULTS.with_name(f"{stem}.jsonl" if name == "v1" else f"{stem}_{name}.jsonl")
+    return acquisition_file(DEFAULT_RESULTS.with_name(f"{stem}.jsonl"), acquisition)
 
 
 def _check_indices(phantoms: Iterable[int] | None, protocol: str = "heldout") -> list[int]:

@@ -57,10 +57,9 @@ _RIDGE = 1e-3
 def default_output(acquisition: str = "v1") -> Path:
     """The committed study of an acquisition: ``observer.json`` for v1,
     ``observer_<name>.json`` beside it otherwise (acquisitions never share a file)."""
-    from .study import acquisition_settings
+    from .study import acquisition_file
 
-    name = acquisition_settings(acquisition).name
-    return DEFAULT_OUTPUT if name == "v1" else DEFAULT_OUTPUT.with_name(f"observer_{name}.json")
+    return acquisition_file(DEFAULT_OUTPUT, acquisition)
 
 
 def _check_features(values: Any, name: str) -> np.ndarray:

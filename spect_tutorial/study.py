@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "SCATTER_CORRECTIONS",
     "AcquisitionSettings",
     "Study",
+    "acquisition_file",
     "acquisition_settings",
     "clear_cache",
     "simulate_study",
@@ -138,6 +140,20 @@ def acquisition_settings(acquisition: str | AcquisitionSettings) -> AcquisitionS
         f"acquisition must be one of {sorted(ACQUISITIONS)} or an AcquisitionSettings, "
         f"got {acquisition!r}"
     )
+
+
+def acquisition_file(path: Path, acquisition: str | AcquisitionSettings) -> Path:
+    """A committed file of an acquisition: ``path`` itself for v1 (the study's), the
+    acquisition's name added to its stem otherwise (``results.jsonl`` ->
+    ``results_v2.jsonl``), so files of two acquisitions never share a name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown acquisition.
+    """
+    name = acquisition_settings(acquisition).name
+    return path if name == "v1" else path.with_name(f"{path.stem}_{name}{path.suffix}")
 
 
 # Noise-free data of the most recent phantoms (a Binder kernel has little memory).
